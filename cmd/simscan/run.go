@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosimscan/simscan/control"
+	"github.com/gosimscan/simscan/qmail"
+	"github.com/gosimscan/simscan/scanner"
+)
+
+// system is everything run touches outside its own memory, so tests can
+// drive run directly.
+type system struct {
+	stdin   *os.File // the message
+	envIn   *os.File // the envelope (qmail-queue's fd 1)
+	stderr  io.Writer
+	getenv  func(string) string
+	environ func() []string
+	now     func() time.Time
+	pid     int
+	ppid    int
+	setuid  bool // real and effective ids differ: ignore the environment's choices
+	exec    func(prog string, msg, env *os.File, environ []string) error
+	errFDs  func(fd int) []int
+	control string // the built-in control directory
+}
+
+// run is simscan's queue mode. It returns the exit code; the only way it
+// does not return is by becoming qmail-queue.
+func run(args []string, sys *system) int {
+	if len(args) > 0 && args[0] == "-v" {
+		fmt.Fprintf(sys.stderr, "simscan %s\n", version)
+		return 0
+	}
+	j := &job{sys: sys, start: sys.now(), debug: debugLevel(sys.getenv("SIMSCAN_DEBUG"))}
+	if len(args) > 0 {
+		j.logf("ignoring arguments %q: simscan takes none in queue mode", args)
+	}
+	return j.run()
+}
+
+// job is one message on its way through simscan.
+type job struct {
+	sys   *system
+	start time.Time
+	debug int
+	cfg   control.Config
+	fds   []int // error fds for custom text
+
+	mu      sync.Mutex // guards dir against the signal handler
+	dir     string
+	keepDir bool
+
+	env     *qmail.Envelope
+	subject string
+}
+
+func (j *job) run() int {
+	unix.Umask(0o027)
+	// A core dump must not leak a message.
+	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+	dir := j.sys.control
+	if d := j.sys.getenv("SIMSCAN_CONTROLDIR"); d != "" && !j.sys.setuid {
+		dir = d
+	}
+	j.debugf(1, "control directory %s", dir)
+	cfg, err := control.Load(dir)
+	if err != nil {
+		j.logf("%v", err)
+		return j.tempFail("config: "+err.Error(), "")
+	}
+	j.cfg = cfg
+	j.fds = j.sys.errFDs(cfg.ErrorFD)
+	j.keepDir = j.sys.getenv("SIMSCAN_DEBUG_FILES") == "1"
+
+	stop := j.handleSignals()
+	defer stop()
+	defer j.cleanup()
+
+	if err := j.makeDir(); err != nil {
+		return j.tempFail("workdir: "+err.Error(), "")
+	}
+	msg, size, code := j.spool()
+	if code != qmail.OK {
+		return int(code)
+	}
+	defer msg.Close()
+	envFile, code := j.readEnvelope()
+	if code != qmail.OK {
+		return int(code)
+	}
+	defer envFile.Close()
+	j.subject = subject(msg)
+
+	m := &scanner.Message{
+		Dir: j.dir, Path: msg.Name(), File: msg, Size: size,
+		From: j.env.From, To: j.env.To,
+		RemoteIP:    j.sys.getenv("TCPREMOTEIP"),
+		RelayClient: j.sys.getenvOK("RELAYCLIENT"),
+	}
+	pol, err := scanner.LoadPolicy(dir, &j.cfg, m.From, m.To)
+	if err != nil {
+		return j.tempFail("rules: "+err.Error(), "")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ScanTimeout)
+	defer cancel()
+	p := &scanner.Pipeline{
+		Checks:  scanner.Build(&j.cfg, pol, m, j.logf),
+		Rules:   pol.Rules(&j.cfg),
+		OnError: func(check string) control.ErrorAction { return j.cfg.ErrorActionFor(checkDaemon(check)) },
+		Logf:    j.logf,
+	}
+	out := p.Run(ctx, m)
+	j.debugf(1, "checks %v, verdict %s %s", out.Ran, out.Verdict.Action, out.Verdict.State)
+	if v, ok := j.quarantine(m, pol, out.Verdict); !ok {
+		out.Verdict = v
+	}
+	switch out.Verdict.Action {
+	case scanner.Pass:
+		return j.deliver(msg, envFile, pol, out)
+	case scanner.Drop:
+		j.logLine(out.Verdict)
+		return int(qmail.OK)
+	case scanner.Reject:
+		j.logLine(out.Verdict)
+		return j.refuse('D', out.Verdict.Text, qmail.PermFail)
+	default:
+		j.logLine(out.Verdict)
+		return j.refuse('Z', out.Verdict.Text, qmail.TempFail)
+	}
+}
+
+// getenvOK reports whether an environment variable is set, even if empty
+// (tcprules sets RELAYCLIENT="").
+func (s *system) getenvOK(name string) bool {
+	prefix := name + "="
+	for _, kv := range s.environ() {
+		if strings.HasPrefix(kv, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDaemon maps a check name to the daemon its error setting is named
+// after.
+func checkDaemon(check string) string {
+	switch check {
+	case "clamav":
+		return "clamd"
+	case "spam":
+		return "spamd"
+	}
+	return check
+}
+
+// makeDir creates the work directory: workdir/SECONDS.MICROSECONDS.PID.RANDOM,
+// with mkdir failing if it exists, so the name is unique across processes
+// and PID namespaces.
+func (j *job) makeDir() error {
+	now := j.sys.now()
+	var rnd [4]byte
+	var err error
+	for try := 0; try < 5; try++ {
+		if _, err = rand.Read(rnd[:]); err != nil {
+			return err
+		}
+		name := filepath.Join(j.cfg.WorkDir, fmt.Sprintf("%d.%06d.%d.%s", now.Unix(), now.Nanosecond()/1000, j.sys.pid, hex.EncodeToString(rnd[:])))
+		err = os.Mkdir(name, 0o750)
+		if err == nil {
+			j.mu.Lock()
+			j.dir = name
+			j.mu.Unlock()
+			j.debugf(1, "work directory %s", name)
+			return nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return err
+}
+
+// spool streams fd 0 into the work directory's msg file.
+func (j *job) spool() (*os.File, int64, qmail.ExitCode) {
+	f, err := os.OpenFile(filepath.Join(j.dir, "msg"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, 0, qmail.ExitCode(j.tempFail("spool: "+err.Error(), ""))
+	}
+	n, err := copyMessage(f, j.sys.stdin)
+	if err != nil {
+		f.Close()
+		var re *readError
+		if errors.As(err, &re) {
+			j.logLine(scanner.Verdict{State: "TEMPFAIL", Detail: "message: " + re.Error()})
+			return nil, 0, qmail.ReadError
+		}
+		return nil, 0, qmail.ExitCode(j.tempFail("spool: "+err.Error(), ""))
+	}
+	j.debugf(1, "message of %d bytes spooled", n)
+	return f, n, qmail.OK
+}
+
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "read: " + e.err.Error() }
+
+// copyMessage copies src to dst, telling read errors from write errors.
+func copyMessage(dst *os.File, src io.Reader) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		r, rerr := src.Read(buf)
+		if r > 0 {
+			w, werr := dst.Write(buf[:r])
+			n += int64(w)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, &readError{rerr}
+		}
+	}
+}
+
+// readEnvelope reads fd 1 into the work directory's env file, byte for
+// byte, and parses it.
+func (j *job) readEnvelope() (*os.File, qmail.ExitCode) {
+	f, err := os.OpenFile(filepath.Join(j.dir, "env"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, qmail.ExitCode(j.tempFail("spool: "+err.Error(), ""))
+	}
+	env, err := qmail.ReadEnvelope(j.sys.envIn, f)
+	var ee *qmail.EnvelopeError
+	switch {
+	case errors.As(err, &ee):
+		f.Close()
+		state := "TEMPFAIL"
+		if ee.Code == qmail.BadEnvelope || ee.Code == qmail.AddressTooLong {
+			state = "ENVELOPE"
+		}
+		j.logLine(scanner.Verdict{State: state, Detail: ee.Error()})
+		return nil, ee.Code
+	case err != nil:
+		f.Close()
+		return nil, qmail.ExitCode(j.tempFail("spool: "+err.Error(), ""))
+	}
+	j.env = env
+	return f, qmail.OK
+}
+
+// refuse answers with a refusal or temporary failure: the text on the error
+// fd and exit 82 when custom_reject is on and qmail-smtpd gave us an error
+// fd, else the plain exit code.
+func (j *job) refuse(kind byte, text string, plain qmail.ExitCode) int {
+	if j.cfg.CustomReject && text != "" && len(j.fds) > 0 && qmail.WriteCustomError(j.fds, kind, text) {
+		return int(qmail.CustomError)
+	}
+	return int(plain)
+}
+
+// tempFail logs our own trouble and answers with a temporary failure.
+func (j *job) tempFail(cause, text string) int {
+	j.logLine(scanner.Verdict{State: "TEMPFAIL", Detail: cause})
+	return j.refuse('Z', text, qmail.TempFail)
+}
+
+// deliver hands the message on: spamd's processed message if there is one,
+// a Received header first if asked for, then exec of qmail-queue.
+func (j *job) deliver(msg, envFile *os.File, pol *scanner.Policy, out scanner.Outcome) int {
+	body := msg
+	if out.Processed != "" {
+		f, err := os.Open(out.Processed)
+		if err != nil {
+			return j.tempFail("deliver: "+err.Error(), "")
+		}
+		defer f.Close()
+		body = f
+	}
+	if j.cfg.Received {
+		f, err := j.withReceived(body, out.Ran)
+		if err != nil {
+			return j.tempFail("deliver: "+err.Error(), "")
+		}
+		defer f.Close()
+		body = f
+	}
+	prog := j.cfg.QmailQueue
+	if pol.QmailQueue != "" {
+		prog = pol.QmailQueue
+	}
+	j.logLine(out.Verdict)
+	j.cleanup()
+	environ := j.sys.environ()
+	if j.sys.setuid {
+		environ = qmail.SafeEnviron(environ)
+	}
+	err := j.sys.exec(prog, body, envFile, environ)
+	fmt.Fprintf(j.sys.stderr, "simscan: cannot run %s: %v\n", prog, err)
+	return j.refuse('Z', "", qmail.TempFail)
+}
+
+// withReceived writes the Received header and the message to a new file.
+func (j *job) withReceived(body *os.File, ran []string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(j.dir, "deliver"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	versions := scanner.Versions(j.sys.controlDir(), ran)
+	hdr := scanner.ReceivedHeader(version, j.sys.ppid, j.sys.pid, j.sys.now().Sub(j.start), versions, j.sys.now())
+	if _, err := io.WriteString(f, hdr); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := body.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (s *system) controlDir() string {
+	if d := s.getenv("SIMSCAN_CONTROLDIR"); d != "" && !s.setuid {
+		return d
+	}
+	return s.control
+}
+
+// logLine prints simscan's one line per message.
+func (j *job) logLine(v scanner.Verdict) {
+	e := scanner.LogEntry{
+		PPID:     j.sys.ppid,
+		State:    v.State,
+		Elapsed:  j.sys.now().Sub(j.start),
+		Detail:   v.Detail,
+		RemoteIP: j.sys.getenv("TCPREMOTEIP"),
+	}
+	if e.Detail == "" {
+		e.Detail = j.subject
+	}
+	if j.env != nil {
+		e.From, e.To = j.env.From, j.env.To
+	}
+	fmt.Fprintln(j.sys.stderr, e.String())
+}
+
+// logf prints a diagnostic line.
+func (j *job) logf(format string, args ...any) {
+	fmt.Fprintf(j.sys.stderr, "simscan: "+format+"\n", args...)
+}
+
+// debugf prints a diagnostic line when SIMSCAN_DEBUG is at least level.
+func (j *job) debugf(level int, format string, args ...any) {
+	if j.debug >= level {
+		fmt.Fprintf(j.sys.stderr, "simscan: debug: "+format+"\n", args...)
+	}
+}
+
+func debugLevel(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		if s != "" {
+			return 1
+		}
+		return 0
+	}
+	return n
+}
+
+// cleanup removes the work directory, unless SIMSCAN_DEBUG_FILES=1 asks to
+// keep it. It may run more than once.
+func (j *job) cleanup() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.dir == "" {
+		return
+	}
+	if j.keepDir {
+		j.logf("keeping work directory %s", j.dir)
+	} else if err := os.RemoveAll(j.dir); err != nil {
+		j.logf("cannot remove work directory: %v", err)
+	}
+	j.dir = ""
+}
+
+// handleSignals makes SIGTERM, SIGINT and SIGHUP remove the work directory
+// and exit 71. A blocked read of fd 0 cannot be interrupted any other way,
+// so this handler is the one place below main that exits.
+func (j *job) handleSignals() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			j.logLine(scanner.Verdict{State: "TEMPFAIL", Detail: "signal " + s.String()})
+			j.cleanup()
+			os.Exit(int(qmail.TempFail))
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
