@@ -17,6 +17,7 @@ PKG     := github.com/gosimscan/simscan
 LDFLAGS := -s -w -X main.version=$(VERSION) -X $(PKG)/control.DefaultDir=$(CONTROLDIR)
 BINS    := simscan simscanmk simscanctl
 
+export DESTDIR QMAILDIR CONTROLDIR WORKDIR VERSION
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
 .PHONY: all build demo test test-deps unit bench soak fmt check vet staticcheck install uninstall clean
