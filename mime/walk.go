@@ -1,0 +1,495 @@
+package mime
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"github.com/jhillyerd/enmime/v2"
+	"github.com/jhillyerd/enmime/v2/mediatype"
+)
+
+// maxProblems caps Result.Problems; a hostile message can be malformed in
+// every line.
+const maxProblems = 100
+
+// maxBoundary caps the length of a multipart boundary. RFC 2046 allows 70
+// characters; a longer one is not honoured and its part is read as text.
+const maxBoundary = 4 << 10
+
+// rootBufSize is the read buffer for the message itself; nested entities
+// use smaller ones.
+const (
+	rootBufSize   = 64 << 10
+	entityBufSize = 4 << 10
+)
+
+// walker holds the state of one Split.
+type walker struct {
+	opt     Options
+	lim     Limits
+	res     *Result
+	parts   int   // MIME entities and uuencoded files seen
+	members int   // archive members seen
+	decoded int64 // decoded bytes so far
+	files   int   // files written to Options.Dir
+	limit   error // the first limit hit, kept even if a library swallows it
+	dropped int   // problems not kept
+}
+
+func newWalker(opt Options) *walker {
+	return &walker{opt: opt, lim: opt.Limits.withDefaults(), res: &Result{}}
+}
+
+// problem notes malformed input at where.
+func (w *walker) problem(where, format string, args ...any) {
+	if len(w.res.Problems) >= maxProblems {
+		w.dropped++
+		return
+	}
+	if len(w.res.Problems) == maxProblems-1 {
+		w.res.Problems = append(w.res.Problems, "further problems not recorded")
+		w.dropped++
+		return
+	}
+	w.res.Problems = append(w.res.Problems, where+": "+fmt.Sprintf(format, args...))
+}
+
+// fail records the first limit hit and returns it.
+func (w *walker) fail(limit string, max, seen int64) error {
+	if w.limit == nil {
+		w.limit = &LimitError{Limit: limit, Max: max, Seen: seen}
+	}
+	return w.limit
+}
+
+// count adds n decoded bytes to the total.
+func (w *walker) count(n int) error {
+	w.decoded += int64(n)
+	if w.decoded > w.lim.MaxDecodedBytes {
+		return w.fail(LimitDecodedBytes, w.lim.MaxDecodedBytes, w.decoded)
+	}
+	return nil
+}
+
+// addPart counts a new part and appends it to the result.
+func (w *walker) addPart(p Part) (int, error) {
+	w.parts++
+	if w.parts > w.lim.MaxParts {
+		return -1, w.fail(LimitParts, int64(w.lim.MaxParts), int64(w.parts))
+	}
+	w.res.Parts = append(w.res.Parts, p)
+	return len(w.res.Parts) - 1, nil
+}
+
+// message walks the top level message.
+func (w *walker) message(r io.Reader) error {
+	err := w.entity(bufio.NewReaderSize(r, rootBufSize), 0, "message", "text/plain")
+	if w.limit != nil {
+		return w.limit
+	}
+	return err
+}
+
+// entity walks one MIME entity: a header block and its body.
+func (w *walker) entity(r io.Reader, depth int, where, defaultType string) error {
+	if depth > w.lim.MaxDepth {
+		return w.fail(LimitDepth, int64(w.lim.MaxDepth), int64(depth))
+	}
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, entityBufSize)
+	}
+	block, pushback, err := w.readHeaderBlock(br, where, depth == 0)
+	if err != nil {
+		return err
+	}
+	hdr := w.parseHeader(block, where)
+	var body io.Reader = br
+	if pushback != nil {
+		body = io.MultiReader(bytes.NewReader(pushback), br)
+	}
+
+	ctype, boundary := w.contentType(hdr, defaultType, where)
+	cte := transferEncoding(hdr)
+	raw, names := partNames(hdr)
+	container := func() error {
+		if len(raw) == 0 {
+			w.parts++
+			if w.parts > w.lim.MaxParts {
+				return w.fail(LimitParts, int64(w.lim.MaxParts), int64(w.parts))
+			}
+			return nil
+		}
+		_, err := w.addPart(Part{ContentType: ctype, RawNames: raw, Names: names, Origin: OriginMIME})
+		return err
+	}
+
+	switch {
+	case strings.HasPrefix(ctype, "multipart/"):
+		switch {
+		case boundary == "":
+			w.problem(where, "%s without a boundary, read as text", ctype)
+		case len(boundary) > maxBoundary:
+			w.problem(where, "boundary longer than %d bytes, read as text", maxBoundary)
+		default:
+			if err := container(); err != nil {
+				return err
+			}
+			if !identityEncoding(cte) {
+				w.problem(where, "%s with Content-Transfer-Encoding %q, encoding ignored", ctype, cte)
+			}
+			childType := "text/plain"
+			if ctype == "multipart/digest" {
+				childType = "message/rfc822"
+			}
+			return w.multipart(body, boundary, depth, where, childType)
+		}
+		return w.leaf(body, "text/plain", cte, raw, names, where)
+	case ctype == "message/rfc822" || ctype == "message/global":
+		if err := container(); err != nil {
+			return err
+		}
+		if !identityEncoding(cte) {
+			w.problem(where, "%s with Content-Transfer-Encoding %q, decoded", ctype, cte)
+		}
+		dec, finish := w.decoder(body, cte)
+		err := w.entity(dec, depth+1, where+".1", "text/plain")
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, dec); err != nil {
+			return err
+		}
+		finish(where)
+		return nil
+	}
+	return w.leaf(body, ctype, cte, raw, names, where)
+}
+
+// leaf decodes the body of a part that holds content.
+func (w *walker) leaf(body io.Reader, ctype, cte string, raw, names []string, where string) error {
+	idx, err := w.addPart(Part{ContentType: ctype, RawNames: raw, Names: names, Origin: OriginMIME})
+	if err != nil {
+		return err
+	}
+	s, err := w.newSink(idx, archiveHint(names), where)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(ctype, "text/") || isUuencoding(cte) {
+		s.uu = &uuScanner{w: w, where: where}
+	}
+	dec, finish := w.decoder(body, cte)
+	_, err = io.Copy(s, dec)
+	finish(where)
+	if err2 := s.finish(err == nil); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// multipart walks the body of a multipart entity (RFC 2046 section 5.1).
+func (w *walker) multipart(body io.Reader, boundary string, depth int, where, childType string) error {
+	pr := newPartReader(body, boundary)
+	if err := w.scanLoose(pr, where+" preamble"); err != nil {
+		return err
+	}
+	n := 0
+	for pr.next() {
+		n++
+		child := where + "." + strconv.Itoa(n)
+		if where == "message" {
+			child = strconv.Itoa(n)
+		}
+		if err := w.entity(pr, depth+1, child, childType); err != nil {
+			return err
+		}
+	}
+	if pr.err != nil {
+		return pr.err
+	}
+	switch {
+	case n == 0:
+		w.problem(where, "no part found for boundary %q", boundary)
+	case pr.state != secClosed:
+		w.problem(where, "closing boundary %q missing", boundary)
+	}
+	if pr.state == secClosed {
+		return w.scanLoose(pr.br, where+" epilogue")
+	}
+	return nil
+}
+
+// scanLoose reads text outside any part (a preamble or an epilogue) looking
+// for uuencoded files, which some clients decode wherever they appear.
+func (w *walker) scanLoose(r io.Reader, where string) error {
+	uu := &uuScanner{w: w, where: where}
+	if _, err := io.Copy(uu, r); err != nil {
+		return err
+	}
+	return uu.close()
+}
+
+// readHeaderBlock reads the header block at the start of br, up to and
+// including the blank line that ends it. When a line that cannot be a
+// header field comes first, the block ends there and the line is returned
+// as pushback: it is the first line of the body.
+func (w *walker) readHeaderBlock(br *bufio.Reader, where string, top bool) (block, pushback []byte, err error) {
+	max := w.lim.MaxHeaderBytes
+	first := true
+	for {
+		line, err := readLine(br, max-len(block))
+		if err == errLineTooLong {
+			return nil, nil, w.fail(LimitHeaderBytes, int64(max), int64(max+1))
+		}
+		if err != nil && err != io.EOF {
+			return nil, nil, err
+		}
+		if len(line) == 0 {
+			return block, nil, nil
+		}
+		trimmed := bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(trimmed) == 0:
+			return block, nil, nil
+		case first && top && bytes.HasPrefix(line, []byte("From ")):
+			// An mbox separator line, not part of the message.
+		case line[0] == ' ' || line[0] == '\t' || isHeaderField(trimmed):
+			block = append(block, line...)
+		default:
+			w.problem(where, "header block not ended by a blank line")
+			return block, append([]byte(nil), line...), nil
+		}
+		first = false
+		if err == io.EOF {
+			return block, nil, nil
+		}
+	}
+}
+
+var errLineTooLong = fmt.Errorf("mime: line too long")
+
+// readLine reads one line including its end, failing with errLineTooLong
+// when it is longer than max. At the end of input it returns what is left
+// with io.EOF.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		if len(line) > max {
+			return nil, errLineTooLong
+		}
+		return line, err
+	}
+	buf := append([]byte(nil), line...)
+	for err == bufio.ErrBufferFull {
+		if len(buf) > max {
+			return nil, errLineTooLong
+		}
+		line, err = br.ReadSlice('\n')
+		buf = append(buf, line...)
+	}
+	if len(buf) > max {
+		return nil, errLineTooLong
+	}
+	return buf, err
+}
+
+// isHeaderField reports whether line starts with a field name and a colon
+// (RFC 5322 section 2.2), allowing white space before the colon.
+func isHeaderField(line []byte) bool {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return false
+	}
+	name := bytes.TrimRight(line[:i], " \t")
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
+}
+
+// problemCollector turns enmime's header warnings into Problems.
+type problemCollector struct {
+	w     *walker
+	where string
+}
+
+func (c problemCollector) AddError(name, format string, args ...any) {
+	c.w.problem(c.where, "%s: %s", name, fmt.Sprintf(format, args...))
+}
+
+func (c problemCollector) AddWarning(name, format string, args ...any) {
+	c.AddError(name, format, args...)
+}
+
+// parseHeader parses a header block with enmime's tolerant reader.
+func (w *walker) parseHeader(block []byte, where string) textproto.MIMEHeader {
+	if len(block) == 0 {
+		return textproto.MIMEHeader{}
+	}
+	hdr, err := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(block)), problemCollector{w, where})
+	if err != nil {
+		w.problem(where, "header: %v", err)
+		return simpleHeader(block)
+	}
+	return hdr
+}
+
+// simpleHeader parses a header block field by field, unfolding continued
+// lines. It is the fallback when enmime rejects a block.
+func simpleHeader(block []byte) textproto.MIMEHeader {
+	hdr := textproto.MIMEHeader{}
+	var key string
+	for _, line := range bytes.Split(block, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			continue
+		}
+		if (line[0] == ' ' || line[0] == '\t') && key != "" {
+			vs := hdr[key]
+			vs[len(vs)-1] += " " + string(bytes.TrimSpace(line))
+			continue
+		}
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			continue
+		}
+		key = textproto.CanonicalMIMEHeaderKey(string(bytes.TrimSpace(line[:i])))
+		hdr[key] = append(hdr[key], string(bytes.TrimSpace(line[i+1:])))
+	}
+	return hdr
+}
+
+// contentType returns the media type (lower case) and boundary of an
+// entity. Without a usable Content-Type the default applies (RFC 2045
+// section 5.2).
+func (w *walker) contentType(hdr textproto.MIMEHeader, def, where string) (ctype, boundary string) {
+	vals := hdr["Content-Type"]
+	if len(vals) == 0 {
+		return def, ""
+	}
+	if len(vals) > 1 {
+		w.problem(where, "%d Content-Type fields, the first one is used", len(vals))
+	}
+	v := vals[0]
+	token, params := scanParams(v)
+	if len(v) <= maxStrictParse {
+		if mt, p, _, err := mediatype.Parse(v); err == nil && mt != "" {
+			ctype = strings.ToLower(mt)
+			boundary = p["boundary"]
+		}
+	}
+	if ctype == "" {
+		ctype = token
+	}
+	if boundary == "" {
+		for _, p := range params {
+			if p.attr == "boundary" && p.section < 0 && p.value != "" {
+				boundary = p.value
+				break
+			}
+		}
+	}
+	if i := strings.IndexByte(ctype, '/'); i <= 0 || i == len(ctype)-1 {
+		w.problem(where, "malformed Content-Type %q, read as %s", v, def)
+		return def, ""
+	}
+	return ctype, boundary
+}
+
+// transferEncoding returns the Content-Transfer-Encoding token, lower case.
+func transferEncoding(hdr textproto.MIMEHeader) string {
+	v := strings.TrimSpace(hdr.Get("Content-Transfer-Encoding"))
+	if i := strings.IndexAny(v, " \t;("); i >= 0 {
+		v = v[:i]
+	}
+	return strings.ToLower(v)
+}
+
+func identityEncoding(cte string) bool {
+	switch cte {
+	case "", "7bit", "8bit", "binary":
+		return true
+	}
+	return false
+}
+
+func isUuencoding(cte string) bool {
+	switch cte {
+	case "x-uuencode", "uuencode", "x-uue", "uue":
+		return true
+	}
+	return false
+}
+
+// decoder returns the body decoded by its Content-Transfer-Encoding, and a
+// function that notes, once the body is read, what the decoder skipped.
+// Uuencoded bodies are passed through: the uuencode scanner of the part
+// decodes them into parts of their own.
+func (w *walker) decoder(body io.Reader, cte string) (io.Reader, func(where string)) {
+	switch {
+	case cte == "base64":
+		d := newB64Reader(body)
+		return d, func(where string) {
+			if d.junk {
+				w.problem(where, "characters outside the base64 alphabet skipped")
+			}
+			if d.odd {
+				w.problem(where, "base64 with a truncated quantum")
+			}
+		}
+	case cte == "quoted-printable":
+		d := newQPReader(body)
+		return d, func(where string) {
+			if d.bad {
+				w.problem(where, "malformed quoted-printable escape kept as it is")
+			}
+		}
+	case identityEncoding(cte), isUuencoding(cte):
+		return body, func(string) {}
+	}
+	return body, func(where string) {
+		w.problem(where, "unknown Content-Transfer-Encoding %q, read as it is", cte)
+	}
+}
+
+// partNames returns the raw and normalised name candidates of an entity.
+func partNames(hdr textproto.MIMEHeader) (raw, names []string) {
+	var cands []string
+	for _, v := range hdr["Content-Disposition"] {
+		cands = headerNames(cands, v)
+	}
+	for _, v := range hdr["Content-Type"] {
+		cands = headerNames(cands, v)
+	}
+	for _, c := range cands {
+		if c != "" && !contains(raw, c) {
+			raw = append(raw, c)
+		}
+	}
+	for _, c := range raw {
+		if n := Normalize(c); n != "" && !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return raw, names
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
