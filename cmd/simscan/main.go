@@ -22,6 +22,7 @@ func main() {
 	sys := &system{
 		stdin:   os.Stdin,
 		envIn:   os.Stdout,
+		stdout:  os.Stdout,
 		stderr:  os.Stderr,
 		getenv:  os.Getenv,
 		environ: os.Environ,

@@ -26,8 +26,9 @@ import (
 // system is everything run touches outside its own memory, so tests can
 // drive run directly.
 type system struct {
-	stdin   *os.File // the message
-	envIn   *os.File // the envelope (qmail-queue's fd 1)
+	stdin   *os.File  // the message
+	envIn   *os.File  // the envelope (qmail-queue's fd 1)
+	stdout  io.Writer // only for -v: in queue mode fd 1 is the envelope
 	stderr  io.Writer
 	getenv  func(string) string
 	environ func() []string
@@ -44,7 +45,7 @@ type system struct {
 // does not return is by becoming qmail-queue.
 func run(args []string, sys *system) int {
 	if len(args) > 0 && args[0] == "-v" {
-		fmt.Fprintf(sys.stderr, "simscan %s\n", version)
+		fmt.Fprintf(sys.stdout, "simscan %s\n", version)
 		return 0
 	}
 	j := &job{sys: sys, start: sys.now(), debug: debugLevel(sys.getenv("SIMSCAN_DEBUG"))}
