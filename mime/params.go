@@ -121,35 +121,48 @@ func scanParams(v string) (token string, params []param) {
 }
 
 // scanQuoted reads a quoted string whose opening quote is already consumed.
-// It returns the content taken literally (as clients that do not honour
-// backslash escapes read it, so that "C:\temp\x.exe" keeps its backslashes),
-// the content with quoted pairs resolved (RFC 5322), and the rest after the
-// closing quote. An unterminated string runs to the end.
+// It returns the content with quoted pairs resolved (RFC 5322), the content
+// as a client that ignores backslash escapes reads it (up to the first
+// quote, so that "C:\temp\x.exe" keeps its backslashes), and the rest after
+// the closing quote of the first reading. An unterminated string runs to the
+// end.
 func scanQuoted(v string) (raw, unescaped, rest string) {
-	var b strings.Builder
-	escaped := false
+	var b []byte // built only once a backslash shows up
+	rawEnd := -1
+	escaped, sawEscape := false, false
 	for i := 0; i < len(v); i++ {
 		c := v[i]
+		if c == '"' && rawEnd < 0 {
+			rawEnd = i
+		}
 		switch {
 		case escaped:
-			b.WriteByte(c)
+			b = append(b, c)
 			escaped = false
 		case c == '\\':
+			if !sawEscape {
+				b = append(b, v[:i]...)
+				sawEscape = true
+			}
 			escaped = true
 		case c == '"':
-			raw = v[:i]
-			if !strings.Contains(raw, `\`) {
-				return raw, raw, v[i+1:]
+			unescaped = v[:i]
+			if sawEscape {
+				unescaped = string(b)
 			}
-			return raw, b.String(), v[i+1:]
-		default:
-			b.WriteByte(c)
+			return v[:rawEnd], unescaped, v[i+1:]
+		case sawEscape:
+			b = append(b, c)
 		}
 	}
-	if !strings.Contains(v, `\`) {
-		return v, v, ""
+	if rawEnd < 0 {
+		rawEnd = len(v)
 	}
-	return v, b.String(), ""
+	unescaped = v
+	if sawEscape {
+		unescaped = string(b)
+	}
+	return v[:rawEnd], unescaped, ""
 }
 
 // headerNames returns the decoded name candidates in one Content-Type or
