@@ -123,8 +123,8 @@ func (j *job) run() int {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ScanTimeout)
 	defer cancel()
 	p := &scanner.Pipeline{
-		Checks:  scanner.Build(&j.cfg, pol, m, j.logf),
-		Rules:   pol.Rules(&j.cfg),
+		Checks:  scanner.Build(&j.cfg, pol, m, j.logf, j.keepDir),
+		Rules:   pol.Judge(&j.cfg),
 		OnError: func(check string) control.ErrorAction { return j.cfg.ErrorActionFor(checkDaemon(check)) },
 		Logf:    j.logf,
 	}
