@@ -35,4 +35,3 @@ func Limits(cfg *control.Config) mime.Limits {
 		MaxRatio:          cfg.MaxRatio,
 	}
 }
-
