@@ -46,7 +46,7 @@ func runStats(e *env, args []string) int {
 	top := fs.Int("top", statsTop, "how many viruses and attachments the text report lists")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: simscanctl stats [--json] [--utc] [--top N] [LOGFILE...]")
-		fmt.Fprintln(e.stderr, "reads standard input without LOGFILE; a name ending in .gz is decompressed")
+		fmt.Fprintln(e.stderr, "reads standard input without LOGFILE; gzipped files are decompressed")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -168,23 +168,27 @@ func (st *logStats) readFile(name string) error {
 		return err
 	}
 	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(name, ".gz") {
-		z, err := gzip.NewReader(f)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		defer z.Close()
-		r = z
-	}
-	if err := st.read(r); err != nil {
+	if err := st.read(f); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
 
+// read adds the lines of r. Rotated logs are often gzipped (logrotate's
+// compress, a multilog processor); the magic number tells, whatever the
+// name.
 func (st *logStats) read(r io.Reader) error {
-	sc := bufio.NewScanner(r)
+	br := bufio.NewReader(r)
+	var in io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		z, err := gzip.NewReader(br)
+		if err != nil {
+			return err
+		}
+		defer z.Close()
+		in = z
+	}
+	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLogLine)
 	for sc.Scan() {
 		st.addLine(sc.Text())

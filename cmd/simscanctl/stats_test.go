@@ -262,7 +262,8 @@ func TestStatsEmpty(t *testing.T) {
 func TestStatsFiles(t *testing.T) {
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "current")
-	gz := filepath.Join(dir, "mail.log.1.gz")
+	// A multilog processor may gzip without the name saying so.
+	gz := filepath.Join(dir, "@400000006578a1b2c3d4e5f6.s")
 	if err := os.WriteFile(plain, []byte("simscan:[1]:VIRUS:0.1000s:Eicar-Signature:192.0.2.1:a@b:c@d\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -283,6 +284,12 @@ func TestStatsFiles(t *testing.T) {
 	}
 	if r.Total.States["VIRUS"] != 1 || r.Total.States["SPAM REJECT"] != 1 || len(r.Days) != 2 || r.Days[0].Day != "2026-01-02" || r.Days[1].Day != "unknown" {
 		t.Errorf("two files: %s", out)
+	}
+
+	// Gzipped data on standard input is decompressed too.
+	code, out, _ = runCtl(t, buf.String(), "stats", "--json")
+	if code != 0 || !strings.Contains(out, `"SPAM REJECT": 1`) {
+		t.Errorf("gzipped standard input: exit %d\n%s", code, out)
 	}
 
 	// A file that cannot be read is reported, the others still count.
