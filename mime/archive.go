@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -149,9 +150,9 @@ func (w *walker) inspectStream(r io.Reader, depth int, hint archiveKind, drain b
 	case depth > w.lim.MaxArchiveDepth:
 		return nil, w.fail(LimitArchiveDepth, int64(w.lim.MaxArchiveDepth), int64(depth))
 	case kind == archiveZip:
-		var b []byte
-		if b, err = io.ReadAll(br); err == nil {
-			members, err = w.zip(bytes.NewReader(b), int64(len(b)), depth, where)
+		var c chunks
+		if _, err = io.Copy(&c, br); err == nil {
+			members, err = w.zip(&c, c.n, depth, where)
 		}
 		drain = false
 	case kind == archiveGzip:
@@ -365,4 +366,61 @@ func (w *walker) tar(r io.Reader, depth int, where string) ([]Member, error) {
 			return members, nil
 		}
 	}
+}
+
+// chunks holds content kept for archive inspection. It grows by adding
+// chunks, never by copying, so holding n bytes costs n bytes plus at most
+// one chunk; archive/zip reads it through ReadAt.
+type chunks struct {
+	bufs   [][]byte
+	starts []int64 // offset of each chunk
+	n      int64
+}
+
+// maxChunk is the size chunks grow to, from 4 KiB by a factor of 4.
+const maxChunk = 1 << 20
+
+func (c *chunks) Write(p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 {
+		k := len(c.bufs) - 1
+		if k < 0 || len(c.bufs[k]) == cap(c.bufs[k]) {
+			size := 4 << 10
+			if k >= 0 {
+				size = min(cap(c.bufs[k])*4, maxChunk)
+			}
+			c.bufs = append(c.bufs, make([]byte, 0, size))
+			c.starts = append(c.starts, c.n)
+			k++
+		}
+		b := c.bufs[k]
+		m := min(len(p), cap(b)-len(b))
+		c.bufs[k] = append(b, p[:m]...)
+		c.n += int64(m)
+		p = p[m:]
+	}
+	return total, nil
+}
+
+func (c *chunks) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("mime: negative offset")
+	}
+	if off >= c.n {
+		return 0, io.EOF
+	}
+	// The last chunk starting at or before off.
+	k := sort.Search(len(c.starts), func(i int) bool { return c.starts[i] > off }) - 1
+	n := 0
+	for n < len(p) && k < len(c.bufs) {
+		b := c.bufs[k][off-c.starts[k]:]
+		m := copy(p[n:], b)
+		n += m
+		off += int64(m)
+		k++
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }

@@ -50,12 +50,27 @@ type param struct {
 }
 
 // scanParams splits a header field value into its leading token (the media
-// type or disposition, lower case) and every parameter reading it can find.
-// It never fails: whatever does not look like a parameter is skipped.
-func scanParams(v string) (token string, params []param) {
+// type or disposition, lower case) and every reading it can find of the
+// parameters named in attrs. It never fails: whatever does not look like a
+// parameter is skipped.
+func scanParams(v string, attrs ...string) (token string, params []param) {
+	// Count first: a hostile header holds tens of thousands of parameters,
+	// and growing the slice by appending would allocate several times over.
+	n := 0
+	eachParam(v, attrs, func(param) { n++ })
+	if n > 0 {
+		params = make([]param, 0, n)
+	}
+	token = eachParam(v, attrs, func(p param) { params = append(params, p) })
+	return token, params
+}
+
+// eachParam calls f for every reading of the parameters named in attrs and
+// returns the leading token.
+func eachParam(v string, attrs []string, f func(param)) (token string) {
 	i := strings.IndexByte(v, ';')
 	if i < 0 {
-		return strings.ToLower(strings.TrimSpace(v)), nil
+		return strings.ToLower(strings.TrimSpace(v))
 	}
 	token = strings.ToLower(strings.TrimSpace(v[:i]))
 	v = v[i+1:]
@@ -73,14 +88,27 @@ func scanParams(v string) (token string, params []param) {
 			v = v[eq+1:]
 			continue
 		}
-		name := strings.ToLower(strings.TrimSpace(v[:eq]))
+		p := param{attr: strings.ToLower(strings.TrimSpace(v[:eq])), section: -1}
+		if strings.HasSuffix(p.attr, "*") {
+			p.ext = true
+			p.attr = p.attr[:len(p.attr)-1]
+		}
+		if j := strings.LastIndexByte(p.attr, '*'); j >= 0 {
+			if n, err := strconv.Atoi(p.attr[j+1:]); err == nil && n >= 0 {
+				p.section = n
+				p.attr = p.attr[:j]
+			}
+		}
+		keep := contains(attrs, p.attr)
 		v = strings.TrimLeft(v[eq+1:], " \t\r\n")
-		var values []string
+		var values [2]string
+		nv := 1
 		if strings.HasPrefix(v, `"`) {
-			raw, unescaped, rest := scanQuoted(v[1:])
-			values = append(values, unescaped)
+			raw, unescaped, rest := scanQuoted(v[1:], keep)
+			values[0] = unescaped
 			if raw != unescaped {
-				values = append(values, raw)
+				values[1] = raw
+				nv = 2
 			}
 			// Skip whatever follows the closing quote up to the next ';'.
 			if j := strings.IndexByte(rest, ';'); j >= 0 {
@@ -95,29 +123,22 @@ func scanParams(v string) (token string, params []param) {
 				end = len(v)
 			}
 			val := strings.TrimSpace(v[:end])
-			values = append(values, val)
+			values[0] = val
 			if j := strings.IndexAny(val, " \t\r\n"); j > 0 {
-				values = append(values, val[:j])
+				values[1] = val[:j]
+				nv = 2
 			}
 			v = v[end:]
 		}
-		p := param{attr: name, section: -1}
-		if strings.HasSuffix(p.attr, "*") {
-			p.ext = true
-			p.attr = p.attr[:len(p.attr)-1]
+		if !keep {
+			continue
 		}
-		if j := strings.LastIndexByte(p.attr, '*'); j >= 0 {
-			if n, err := strconv.Atoi(p.attr[j+1:]); err == nil && n >= 0 {
-				p.section = n
-				p.attr = p.attr[:j]
-			}
-		}
-		for _, val := range values {
+		for _, val := range values[:nv] {
 			p.value = val
-			params = append(params, p)
+			f(p)
 		}
 	}
-	return token, params
+	return token
 }
 
 // scanQuoted reads a quoted string whose opening quote is already consumed.
@@ -125,8 +146,8 @@ func scanParams(v string) (token string, params []param) {
 // as a client that ignores backslash escapes reads it (up to the first
 // quote, so that "C:\temp\x.exe" keeps its backslashes), and the rest after
 // the closing quote of the first reading. An unterminated string runs to the
-// end.
-func scanQuoted(v string) (raw, unescaped, rest string) {
+// end. Without build only the end of the string is looked for.
+func scanQuoted(v string, build bool) (raw, unescaped, rest string) {
 	var b []byte // built only once a backslash shows up
 	rawEnd := -1
 	escaped, sawEscape := false, false
@@ -137,10 +158,12 @@ func scanQuoted(v string) (raw, unescaped, rest string) {
 		}
 		switch {
 		case escaped:
-			b = append(b, c)
+			if build {
+				b = append(b, c)
+			}
 			escaped = false
 		case c == '\\':
-			if !sawEscape {
+			if !sawEscape && build {
 				b = append(b, v[:i]...)
 				sawEscape = true
 			}
@@ -151,7 +174,7 @@ func scanQuoted(v string) (raw, unescaped, rest string) {
 				unescaped = string(b)
 			}
 			return v[:rawEnd], unescaped, v[i+1:]
-		case sawEscape:
+		case sawEscape && build:
 			b = append(b, c)
 		}
 	}
@@ -180,7 +203,7 @@ func headerNames(names []string, value string) []string {
 			}
 		}
 	}
-	_, params := scanParams(value)
+	_, params := scanParams(value, nameParams...)
 	for _, attr := range nameParams {
 		names = appendParamValues(names, params, attr)
 	}
@@ -189,7 +212,13 @@ func headerNames(names []string, value string) []string {
 
 // appendParamValues appends every reading of parameter attr in params.
 func appendParamValues(names []string, params []param, attr string) []string {
-	var sections []param
+	nsections := 0
+	for _, p := range params {
+		if p.attr == attr && p.section >= 0 {
+			nsections++
+		}
+	}
+	sections := make([]param, 0, nsections)
 	for _, p := range params {
 		if p.attr != attr {
 			continue

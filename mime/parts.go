@@ -185,7 +185,8 @@ type sink struct {
 	hint    archiveKind // what the names suggest
 	decided bool        // whether the content is kept has been decided
 	keep    bool        // content kept in buf for archive inspection
-	buf     []byte
+	head    []byte      // the first sniffLen bytes
+	buf     *chunks
 	uu      *uuScanner
 }
 
@@ -204,6 +205,8 @@ func (w *walker) newSink(idx int, hint archiveKind, where string) (*sink, error)
 	}
 	if !w.opt.Archives || s.f != nil {
 		s.decided = true
+	} else {
+		s.buf = &chunks{}
 	}
 	return s, nil
 }
@@ -219,8 +222,11 @@ func (s *sink) Write(p []byte) (int, error) {
 		}
 	}
 	if !s.decided || s.keep {
-		s.buf = append(s.buf, p...)
-		if !s.decided && len(s.buf) >= sniffLen {
+		if len(s.head) < sniffLen {
+			s.head = append(s.head, p[:min(len(p), sniffLen-len(s.head))]...)
+		}
+		s.buf.Write(p)
+		if !s.decided && len(s.head) >= sniffLen {
 			s.decide()
 		}
 	}
@@ -235,7 +241,7 @@ func (s *sink) Write(p []byte) (int, error) {
 // decide settles whether the content is kept in memory for inspection.
 func (s *sink) decide() {
 	s.decided = true
-	s.keep = s.hint != archiveNone || sniffArchive(s.buf) != archiveNone
+	s.keep = s.hint != archiveNone || sniffArchive(s.head) != archiveNone
 	if !s.keep {
 		s.buf = nil
 	}
@@ -273,7 +279,7 @@ func (s *sink) finish(ok bool) error {
 		if !s.keep {
 			return nil
 		}
-		ra = bytes.NewReader(s.buf)
+		ra = s.buf
 	}
 	members, err := s.w.inspect(ra, s.size, 1, s.hint, s.where)
 	s.buf = nil

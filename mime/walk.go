@@ -3,6 +3,7 @@ package mime
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/textproto"
@@ -243,27 +244,30 @@ func (w *walker) readHeaderBlock(br *bufio.Reader, where string, top bool) (bloc
 	max := w.lim.MaxHeaderBytes
 	first := true
 	for {
-		line, err := readLine(br, max-len(block))
+		start := len(block)
+		var seen int
+		block, seen, err = appendLine(block, br, max)
 		if err == errLineTooLong {
-			return nil, nil, w.fail(LimitHeaderBytes, int64(max), int64(max+1))
+			return nil, nil, w.fail(LimitHeaderBytes, int64(max), int64(seen))
 		}
 		if err != nil && err != io.EOF {
 			return nil, nil, err
 		}
+		line := block[start:]
 		if len(line) == 0 {
 			return block, nil, nil
 		}
 		trimmed := bytes.TrimRight(line, "\r\n")
 		switch {
 		case len(trimmed) == 0:
-			return block, nil, nil
+			return block[:start], nil, nil
 		case first && top && bytes.HasPrefix(line, []byte("From ")):
 			// An mbox separator line, not part of the message.
+			block = block[:start]
 		case line[0] == ' ' || line[0] == '\t' || isHeaderField(trimmed):
-			block = append(block, line...)
 		default:
 			w.problem(where, "header block not ended by a blank line")
-			return block, append([]byte(nil), line...), nil
+			return block[:start], bytes.Clone(line), nil
 		}
 		first = false
 		if err == io.EOF {
@@ -272,31 +276,30 @@ func (w *walker) readHeaderBlock(br *bufio.Reader, where string, top bool) (bloc
 	}
 }
 
-var errLineTooLong = fmt.Errorf("mime: line too long")
+var errLineTooLong = errors.New("mime: line too long")
 
-// readLine reads one line including its end, failing with errLineTooLong
-// when it is longer than max. At the end of input it returns what is left
-// with io.EOF.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err != bufio.ErrBufferFull {
-		if len(line) > max {
-			return nil, errLineTooLong
+// appendLine appends one line, its end included, to dst, failing with
+// errLineTooLong once dst would grow beyond limit; seen is then the size it
+// would have grown to. At the end of input it appends what is left and
+// returns io.EOF.
+func appendLine(dst []byte, br *bufio.Reader, limit int) (out []byte, seen int, err error) {
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(dst)+len(line) > limit {
+			return dst, len(dst) + len(line), errLineTooLong
 		}
-		return line, err
-	}
-	buf := append([]byte(nil), line...)
-	for err == bufio.ErrBufferFull {
-		if len(buf) > max {
-			return nil, errLineTooLong
+		if len(dst)+len(line) > cap(dst) {
+			// Double: append grows large slices by a quarter, which for a
+			// header of a megabyte allocates five times its size.
+			grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(line), 512))
+			copy(grown, dst)
+			dst = grown
 		}
-		line, err = br.ReadSlice('\n')
-		buf = append(buf, line...)
+		dst = append(dst, line...)
+		if err != bufio.ErrBufferFull {
+			return dst, len(dst), err
+		}
 	}
-	if len(buf) > max {
-		return nil, errLineTooLong
-	}
-	return buf, err
 }
 
 // isHeaderField reports whether line starts with a field name and a colon
@@ -332,8 +335,13 @@ func (c problemCollector) AddWarning(name, format string, args ...any) {
 	c.AddError(name, format, args...)
 }
 
-// parseHeader parses a header block with enmime's tolerant reader.
+// parseHeader parses the Content-* fields of a header block with enmime's
+// tolerant reader.
 func (w *walker) parseHeader(block []byte, where string) textproto.MIMEHeader {
+	if len(block) == 0 {
+		return textproto.MIMEHeader{}
+	}
+	block = contentFields(block)
 	if len(block) == 0 {
 		return textproto.MIMEHeader{}
 	}
@@ -343,6 +351,29 @@ func (w *walker) parseHeader(block []byte, where string) textproto.MIMEHeader {
 		return simpleHeader(block)
 	}
 	return hdr
+}
+
+// contentFields returns the lines of the Content-* fields of a header
+// block (RFC 2045 section 9: the MIME fields all start with "Content-"),
+// continuation lines included. The other fields do not matter here and can
+// be large.
+func contentFields(block []byte) []byte {
+	var out []byte
+	keep := false
+	for len(block) > 0 {
+		line := block
+		if i := bytes.IndexByte(block, '\n'); i >= 0 {
+			line = block[:i+1]
+		}
+		block = block[len(line):]
+		if line[0] != ' ' && line[0] != '\t' {
+			keep = len(line) >= 8 && bytes.EqualFold(line[:8], []byte("content-"))
+		}
+		if keep {
+			out = append(out, line...)
+		}
+	}
+	return out
 }
 
 // simpleHeader parses a header block field by field, unfolding continued
@@ -382,7 +413,7 @@ func (w *walker) contentType(hdr textproto.MIMEHeader, def, where string) (ctype
 		w.problem(where, "%d Content-Type fields, the first one is used", len(vals))
 	}
 	v := vals[0]
-	token, params := scanParams(v)
+	token, params := scanParams(v, "boundary")
 	if len(v) <= maxStrictParse {
 		if mt, p, _, err := mediatype.Parse(v); err == nil && mt != "" {
 			ctype = strings.ToLower(mt)
