@@ -4,10 +4,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosimscan/simscan/control"
+	"github.com/gosimscan/simscan/scanner"
 )
 
 // mountTmpfs mounts a small tmpfs with the given options and unmounts it at
@@ -94,5 +99,27 @@ func TestStoreNoInodes(t *testing.T) {
 	}
 	if got := names(t, dir); len(got) != 0 {
 		t.Errorf("quarantine holds %q, want nothing", got)
+	}
+}
+
+// TestKeepFullDisk is simscan's quarantine step on a full disk: an error,
+// which FailedVerdict turns into a temporary failure, and no entry.
+func TestKeepFullDisk(t *testing.T) {
+	dir := mountTmpfs(t, "size=1m")
+	cfg := control.Defaults()
+	cfg.QuarantineDir = dir
+	cfg.QuarantineClasses = []string{"virus"}
+	m := &scanner.Message{File: spoolFile(t, testMessage("big", 2<<20)), From: "a@example.org", To: []string{"b@example.com"}}
+	v := scanner.Decide(scanner.Finding{Kind: scanner.Virus, Name: "Eicar"}, scanner.Rules{})
+	id, err := Keep(&cfg, nil, m, v, "v1", time.Now(), t.Logf)
+	if err == nil || id != "" {
+		t.Fatalf("Keep on a full disk: %q, %v", id, err)
+	}
+	fv := FailedVerdict(v, err)
+	if fv.Action != scanner.TempFail || !strings.Contains(fv.Detail, "no space left on device") {
+		t.Errorf("verdict %+v", fv)
+	}
+	if got := names(t, dir); len(got) != 0 {
+		t.Errorf("quarantine holds %q", got)
 	}
 }

@@ -25,6 +25,8 @@ package quarantine
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/gosimscan/simscan/control"
@@ -141,4 +143,44 @@ func MetaFor(m *scanner.Message, v scanner.Verdict, version string, now time.Tim
 		RemoteIP: m.RemoteIP,
 		Version:  version,
 	}
+}
+
+// Keep is simscan's quarantine step for a message with verdict v: when
+// Wanted, it stores the message with MetaFor's metadata, then enforces
+// quarantine_max_mb, sparing the new entry. It returns the new id, or ""
+// when the message is not to be kept. The error is a failure to store, on
+// which simscan must answer with a temporary failure (FailedVerdict) so
+// nothing is lost; a failure to enforce the cap only goes to logf, since
+// the message itself is safe.
+func Keep(cfg *control.Config, override *bool, m *scanner.Message, v scanner.Verdict, version string, now time.Time, logf func(format string, args ...any)) (string, error) {
+	if !Wanted(cfg, override, v) {
+		return "", nil
+	}
+	id, err := Store(cfg.QuarantineDir, m.File, MetaFor(m, v, version, now))
+	if err != nil {
+		return "", err
+	}
+	if cfg.QuarantineMaxMB > 0 {
+		limit := int64(math.MaxInt64)
+		if cfg.QuarantineMaxMB <= math.MaxInt64>>20 {
+			limit = cfg.QuarantineMaxMB << 20
+		}
+		if _, err := Trim(cfg.QuarantineDir, limit, id); err != nil {
+			logf("quarantine: size cap: %v", err)
+		}
+	}
+	return id, nil
+}
+
+// FailedVerdict replaces verdict v when its message could not be
+// quarantined: a temporary failure, so the sender keeps the message and
+// retries, instead of the refusal or drop that would lose it. The log
+// detail names the original verdict and the cause; the sender gets no text,
+// hence qmail-queue's plain exit 71.
+func FailedVerdict(v scanner.Verdict, err error) scanner.Verdict {
+	what := v.State
+	if v.Detail != "" {
+		what += " " + v.Detail
+	}
+	return scanner.Verdict{Action: scanner.TempFail, State: "TEMPFAIL", Detail: fmt.Sprintf("quarantine of %s: %v", what, err)}
 }

@@ -3,6 +3,9 @@ package quarantine
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +110,59 @@ func TestEnvelope(t *testing.T) {
 	}
 	if _, err := Envelope("a\x00", []string{"b"}); !errors.Is(err, ErrBadAddress) {
 		t.Errorf("sender with NUL: %v", err)
+	}
+}
+
+func TestKeep(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "q")
+	cfg := control.Defaults()
+	cfg.QuarantineDir = dir
+	noLog := func(format string, args ...any) { t.Errorf("logged: "+format, args...) }
+	now := time.Now()
+	msg := spoolFile(t, testMessage("keep", 1000))
+	m := &scanner.Message{File: msg, From: "a@example.org", To: []string{"b@example.com"}, RemoteIP: "192.0.2.9"}
+
+	virus := scanner.Decide(scanner.Finding{Kind: scanner.Virus, Name: "Eicar"}, scanner.Rules{})
+	if id, err := Keep(&cfg, nil, m, virus, "v1", now, noLog); id != "" || err != nil {
+		t.Fatalf("virus with classes=spam: %q, %v", id, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("quarantine created for nothing: %v", err)
+	}
+	yes := true
+	id, err := Keep(&cfg, &yes, m, virus, "v1", now, noLog)
+	if err != nil || id == "" {
+		t.Fatalf("virus with quarantine=yes: %q, %v", id, err)
+	}
+	got, err := Get(dir, id)
+	if err != nil || got.Class != "virus" || got.Detail != "Eicar" || got.From != "a@example.org" || got.RemoteIP != "192.0.2.9" || got.Version != "v1" {
+		t.Errorf("stored %+v, %v", got, err)
+	}
+
+	// The cap: 1 MB, filled by older entries; the new one stays.
+	cfg.QuarantineMaxMB = 1
+	var old []string
+	for i := 0; i < 3; i++ {
+		old = append(old, store(t, dir, testMessage("old", 600<<10), Meta{Time: now.Add(-time.Duration(3-i) * time.Hour), Class: "spam", To: []string{"a@b"}}))
+	}
+	spam := scanner.Decide(scanner.Finding{Kind: scanner.Spam, Flagged: true, Score: 20, Required: 5}, scanner.Rules{DropMsg: true})
+	id2, err := Keep(&cfg, nil, m, spam, "v1", now, noLog)
+	if err != nil || id2 == "" {
+		t.Fatalf("dropped spam: %q, %v", id2, err)
+	}
+	// 3 x 600K and two small entries: the cap takes the two oldest.
+	want := []string{old[2], id, id2}
+	sort.Strings(want)
+	if got := names(t, dir); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("after the cap: %q, want %q", got, want)
+	}
+}
+
+func TestFailedVerdict(t *testing.T) {
+	v := scanner.Decide(scanner.Finding{Kind: scanner.Virus, Name: "Eicar"}, scanner.Rules{DropMsg: true})
+	got := FailedVerdict(v, errors.New("no space left on device"))
+	if got.Action != scanner.TempFail || got.State != "TEMPFAIL" || got.Text != "" || got.Class != "" ||
+		got.Detail != "quarantine of VIRUS DROPPED Eicar: no space left on device" {
+		t.Errorf("got %+v", got)
 	}
 }
