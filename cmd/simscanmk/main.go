@@ -2,11 +2,11 @@
 // versions into the cdb files simscan reads, as the C simscanmk does, and
 // checks and explains those rules.
 //
-//	simscanmk               build simcontrol.cdb from simcontrol
-//	simscanmk -c            check simcontrol, change nothing
+//	simscanmk                  build simcontrol.cdb from simcontrol
+//	simscanmk -c               check simcontrol, change nothing
 //	simscanmk -q FROM [TO...]  show the policy for an envelope, option by option
-//	simscanmk -d            print the rules compiled into simcontrol.cdb
-//	simscanmk -g            build simversions.cdb from the scanners' versions
+//	simscanmk -d               print the rules compiled into simcontrol.cdb
+//	simscanmk -g               build simversions.cdb from the scanners' versions
 //
 // The files live in the control directory: /var/qmail/control unless set at
 // build time, and SIMSCAN_CONTROLDIR overrides it. Files are replaced

@@ -224,7 +224,7 @@ func (t *tool) query(from string, rcpts []string) int {
 		if s.Set {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", s.Name, showValue(s.Value), s.Source)
 		} else {
-			fmt.Fprintf(w, "%s\t-\tnot set: simscan's default\n", s.Name)
+			fmt.Fprintf(w, "%s\t-\tnot set\n", s.Name)
 		}
 	}
 	if err := w.Flush(); err != nil {

@@ -267,7 +267,7 @@ option         value                        set by
 clam           yes                          boss@other.org
 spam           no                           test@test.ch
 spam_hits      5                            test.ch
-spam_passthru  -                            not set: simscan's default
+spam_passthru  -                            not set
 spamuser       shared                       other.org
 trophie        yes                          default
 attach         .exe:.scr                    test-list@test.ch

@@ -94,8 +94,10 @@ type Opt[T any] struct {
 }
 
 // Policy is the effective set of options for one message. An option no
-// entry set has Set false; what that means (for instance whether ClamAV
-// scans) is the caller's compiled-in or configured default.
+// entry set has Set false, and what that means is the caller's choice: in
+// simscan's C code an unset clam, spam, trophie or spam_passthru is off
+// ("without any matches, no scans will be done"), and unset values such as
+// spam_hits and qmailqueue fall back to the compiled-in settings.
 type Policy struct {
 	Clam, Spam, Trophie, SpamPassthru, Quarantine Opt[bool]
 	SpamHits                                      Opt[float64]
