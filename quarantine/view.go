@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -145,7 +146,7 @@ func View(w io.Writer, r io.Reader) error {
 		return err
 	}
 	v := &viewer{w: w, bol: true}
-	v.message(data, 0)
+	v.message(data, 0, "")
 	if !v.bol {
 		io.WriteString(v, "\n")
 	}
@@ -191,18 +192,20 @@ func (v *viewer) text(r io.Reader) error {
 
 func banner(s string) string { return "-------- " + s + " --------" }
 
-// message shows one message: its header block and its body.
-func (v *viewer) message(b []byte, depth int) {
+// message shows one message: its header block and its body. num is the
+// part number of the message, "" for the top.
+func (v *viewer) message(b []byte, depth int, num string) {
 	raw, body := splitHeader(b)
 	v.line("%s", banner("headers"))
 	v.text(bytes.NewReader(raw))
 	v.line("%s", banner("body"))
-	v.part(parseHeader(raw), body, depth)
+	v.part(parseHeader(raw), body, depth, num)
 }
 
 // part shows a body: text decoded, multiparts part by part, attached
-// messages as messages, anything else as a one-line summary.
-func (v *viewer) part(h textproto.MIMEHeader, body []byte, depth int) {
+// messages as messages, anything else as a one-line summary. Parts are
+// numbered as IMAP does: 1, 2, 2.1, 2.2.
+func (v *viewer) part(h textproto.MIMEHeader, body []byte, depth int, num string) {
 	ct, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil {
 		ct = "text/plain"
@@ -215,14 +218,18 @@ func (v *viewer) part(h textproto.MIMEHeader, body []byte, depth int) {
 	case strings.HasPrefix(ct, "multipart/") && params["boundary"] != "" && depth < maxViewDepth:
 		parts, closed := splitMultipart(body, params["boundary"])
 		for i, p := range parts {
+			pnum := strconv.Itoa(i + 1)
+			if num != "" {
+				pnum = num + "." + pnum
+			}
 			raw, pbody := splitHeader(p)
 			ph := parseHeader(raw)
 			pct := ph.Get("Content-Type")
 			if pct == "" {
 				pct = "text/plain"
 			}
-			v.line("%s", banner(fmt.Sprintf("part %d: %s", i+1, Safe(pct))))
-			v.part(ph, pbody, depth+1)
+			v.line("%s", banner(fmt.Sprintf("part %s: %s", pnum, Safe(pct))))
+			v.part(ph, pbody, depth+1, pnum)
 		}
 		if !closed {
 			v.line("[multipart without its closing boundary]")
@@ -232,7 +239,7 @@ func (v *viewer) part(h textproto.MIMEHeader, body []byte, depth int) {
 		if err != nil {
 			v.line("[cannot decode this part: %s]", Safe(err.Error()))
 		}
-		v.message(inner, depth+1)
+		v.message(inner, depth+1, num)
 	case strings.HasPrefix(ct, "text/"):
 		if err := v.text(decoded); err != nil {
 			v.line("[cannot decode the rest of this part: %s]", Safe(err.Error()))
