@@ -48,16 +48,21 @@ func goldenMembers(ms []Member) []goldenMember {
 	return out
 }
 
+func corpusGlob() ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
+	sort.Strings(files)
+	return files, err
+}
+
 func corpusFiles(t testing.TB) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
+	files, err := corpusGlob()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) < 40 {
 		t.Fatalf("found %d corpus messages, want at least 40", len(files))
 	}
-	sort.Strings(files)
 	return files
 }
 

@@ -24,7 +24,7 @@ type b64Reader struct {
 	err  error
 }
 
-const b64BufSize = 32 << 10
+const b64BufSize = 16 << 10
 
 func newB64Reader(src io.Reader) *b64Reader {
 	return &b64Reader{

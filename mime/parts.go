@@ -252,8 +252,12 @@ func (s *sink) decide() {
 // could not be read to its end) only the clean-up is done.
 func (s *sink) finish(ok bool) error {
 	var err error
-	if s.uu != nil && ok {
-		err = s.uu.close()
+	if s.uu != nil {
+		if ok {
+			err = s.uu.close()
+		} else {
+			s.uu.abort()
+		}
 	}
 	if s.fw != nil {
 		if e := s.fw.Flush(); err == nil {
@@ -307,6 +311,7 @@ const maxUULine = 4 << 10
 // Write lets a uuScanner take text from io.Copy.
 func (u *uuScanner) Write(p []byte) (int, error) {
 	if err := u.write(p); err != nil {
+		u.abort()
 		return 0, err
 	}
 	return len(p), nil
@@ -350,6 +355,7 @@ func (u *uuScanner) write(p []byte) error {
 func (u *uuScanner) close() error {
 	if len(u.line) > 0 && !u.skip {
 		if err := u.handle(bytes.TrimRight(u.line, "\r")); err != nil {
+			u.abort()
 			return err
 		}
 	}
@@ -361,6 +367,14 @@ func (u *uuScanner) close() error {
 		return cur.finish(true)
 	}
 	return nil
+}
+
+// abort closes the file of an unfinished block after an error.
+func (u *uuScanner) abort() {
+	if u.cur != nil {
+		u.cur.finish(false)
+		u.cur = nil
+	}
 }
 
 func (u *uuScanner) handle(line []byte) error {

@@ -597,3 +597,28 @@ func TestHostileInputBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestFilesClosedOnLimit checks that a limit hit in the middle of a part,
+// or of a uuencoded file inside one, leaves no file open.
+func TestFilesClosedOnLimit(t *testing.T) {
+	openFiles := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatalf("counting open files: %v", err)
+		}
+		return len(entries)
+	}
+	big := bytes.Repeat([]byte("x"), 400<<10)
+	msgs := []string{
+		mixed(attach("", "; filename=\"big.bin\"", big)),
+		mixed("Content-Type: text/plain\n\n" + uuencode("big.exe", big)),
+	}
+	before := openFiles()
+	for _, msg := range msgs {
+		_, err := split(t, msg, Options{Dir: t.TempDir(), Limits: Limits{MaxDecodedBytes: 300 << 10}})
+		wantLimit(t, err, LimitDecodedBytes)
+	}
+	if after := openFiles(); after != before {
+		t.Errorf("%d files open before, %d after", before, after)
+	}
+}

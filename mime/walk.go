@@ -25,7 +25,7 @@ const maxBoundary = 4 << 10
 // rootBufSize is the read buffer for the message itself; nested entities
 // use smaller ones.
 const (
-	rootBufSize   = 64 << 10
+	rootBufSize   = 16 << 10
 	entityBufSize = 4 << 10
 )
 
@@ -34,12 +34,21 @@ type walker struct {
 	opt     Options
 	lim     Limits
 	res     *Result
-	parts   int   // MIME entities and uuencoded files seen
-	members int   // archive members seen
-	decoded int64 // decoded bytes so far
-	files   int   // files written to Options.Dir
-	limit   error // the first limit hit, kept even if a library swallows it
-	dropped int   // problems not kept
+	parts   int    // MIME entities and uuencoded files seen
+	members int    // archive members seen
+	decoded int64  // decoded bytes so far
+	files   int    // files written to Options.Dir
+	limit   error  // the first limit hit, kept even if a library swallows it
+	dropped int    // problems not kept
+	copyBuf []byte // shared by copies, which never nest
+}
+
+// copy is io.Copy with the walker's buffer.
+func (w *walker) copy(dst io.Writer, src io.Reader) (int64, error) {
+	if w.copyBuf == nil {
+		w.copyBuf = make([]byte, 16<<10)
+	}
+	return io.CopyBuffer(dst, src, w.copyBuf)
 }
 
 func newWalker(opt Options) *walker {
@@ -186,7 +195,7 @@ func (w *walker) leaf(body io.Reader, ctype, cte string, raw, names []string, wh
 		s.uu = &uuScanner{w: w, where: where}
 	}
 	dec, finish := w.decoder(body, cte)
-	_, err = io.Copy(s, dec)
+	_, err = w.copy(s, dec)
 	finish(where)
 	if err2 := s.finish(err == nil); err == nil {
 		err = err2
@@ -230,7 +239,7 @@ func (w *walker) multipart(body io.Reader, boundary string, depth int, where, ch
 // for uuencoded files, which some clients decode wherever they appear.
 func (w *walker) scanLoose(r io.Reader, where string) error {
 	uu := &uuScanner{w: w, where: where}
-	if _, err := io.Copy(uu, r); err != nil {
+	if _, err := w.copy(uu, r); err != nil {
 		return err
 	}
 	return uu.close()
