@@ -105,6 +105,35 @@ func scan(dir string) ([]entry, error) {
 	return out, nil
 }
 
+// usage sums the sizes of the entries of dir that have both files, as
+// scan would count them (an entry whose meta.json does not parse aside).
+func usage(dir string) (int64, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, de := range des {
+		if !de.IsDir() || !ValidID(de.Name()) {
+			continue
+		}
+		var n int64
+		complete := true
+		for _, f := range []string{MessageFile, MetaFile} {
+			fi, err := os.Stat(filepath.Join(dir, de.Name(), f))
+			if err != nil || !fi.Mode().IsRegular() {
+				complete = false
+				break
+			}
+			n += fi.Size()
+		}
+		if complete {
+			total += n
+		}
+	}
+	return total, nil
+}
+
 // older orders entries by time, then id.
 func older(a, b Meta) bool {
 	if !a.Time.Equal(b.Time) {
@@ -233,6 +262,11 @@ func Trim(dir string, maxBytes int64, keep string) ([]string, error) {
 		return nil, err
 	}
 	defer unlock()
+	// Summing sizes takes two stats an entry; reading every meta.json
+	// for the entry times is only needed once over the cap.
+	if total, err := usage(dir); err != nil || total <= maxBytes {
+		return nil, err
+	}
 	es, err := scan(dir)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,11 @@
 //
 // Ids come from the command line and are untrusted: every function that
 // turns an id into a path checks it with ValidID first.
+//
+// simscan calls Keep for each verdict; simscanctl quarantine uses List, Get,
+// Open, View, Delete, Purge, and for a release Envelope (the qmail-queue(8)
+// envelope format) and RecordRelease. View reads MIME as RFC 2045 and 2046
+// describe it, leniently, and prints nothing a terminal would act on.
 package quarantine
 
 import (
