@@ -7,6 +7,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +27,9 @@ var updateGolden = func() flag.Getter {
 
 const statsDir = "../../testdata/stats"
 
-// runCtl runs simscanctl with args and stdin, returning the exit code,
+// statsCtl runs simscanctl with args and stdin, returning the exit code,
 // standard output and standard error.
-func runCtl(t *testing.T, stdin string, args ...string) (int, string, string) {
+func statsCtl(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	e := &env{
@@ -41,9 +43,9 @@ func runCtl(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-// golden compares got with the named file in testdata/stats, or writes it
+// statsGolden compares got with the named file in testdata/stats, or writes it
 // with -update.
-func golden(t *testing.T, name, got string) {
+func statsGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join(statsDir, name)
 	if updateGolden.Get().(bool) {
@@ -71,18 +73,18 @@ func TestStatsGolden(t *testing.T) {
 		{"sample.json", []string{"stats", "--utc", "--json", log}},
 	} {
 		t.Run(tt.golden, func(t *testing.T) {
-			code, out, errOut := runCtl(t, "", tt.args...)
+			code, out, errOut := statsCtl(t, "", tt.args...)
 			if code != 0 || errOut != "" {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
-			golden(t, tt.golden, out)
+			statsGolden(t, tt.golden, out)
 
 			// The same log on standard input gives the same report.
 			data, err := os.ReadFile(log)
 			if err != nil {
 				t.Fatal(err)
 			}
-			code, fromStdin, _ := runCtl(t, string(data), tt.args[:len(tt.args)-1]...)
+			code, fromStdin, _ := statsCtl(t, string(data), tt.args[:len(tt.args)-1]...)
 			if code != 0 || fromStdin != out {
 				t.Errorf("standard input: exit %d, report differs from the file's", code)
 			}
@@ -93,7 +95,7 @@ func TestStatsGolden(t *testing.T) {
 // TestStatsJSON checks the sample's figures one by one, so that the golden
 // file is not the only witness.
 func TestStatsJSON(t *testing.T) {
-	code, out, _ := runCtl(t, "", "stats", "--utc", "--json", filepath.Join(statsDir, "sample.log"))
+	code, out, _ := statsCtl(t, "", "stats", "--utc", "--json", filepath.Join(statsDir, "sample.log"))
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -129,7 +131,7 @@ func TestStatsJSON(t *testing.T) {
 	for _, b := range r.Total.SpamScores.Buckets {
 		hist = append(hist, b.Count)
 	}
-	if got, want := hist, []int{1, 3, 1, 2, 2, 1, 1}; !equalInts(got, want) || r.Total.SpamScores.Scored != 11 {
+	if got, want := hist, []int{1, 3, 1, 2, 2, 1, 1}; !slices.Equal(got, want) || r.Total.SpamScores.Scored != 11 {
 		t.Errorf("histogram %v (%d scored), want %v (11)", got, r.Total.SpamScores.Scored, want)
 	}
 	if tm := r.Total.Time; tm.P95Seconds != 4.1 || tm.MaxSeconds != 60.0012 || tm.MeanSeconds != 3.0759 {
@@ -137,7 +139,7 @@ func TestStatsJSON(t *testing.T) {
 	}
 	var days []string
 	for _, d := range r.Days {
-		days = append(days, d.Day+":"+itoa(d.Messages))
+		days = append(days, d.Day+":"+strconv.Itoa(d.Messages))
 	}
 	if got := strings.Join(days, " "); got != "2026-11-18:10 2026-11-19:11 2026-11-20:4 unknown:2" {
 		t.Errorf("days %s", got)
@@ -146,23 +148,6 @@ func TestStatsJSON(t *testing.T) {
 	if r.Days[0].States["PASSTHRU"] != 1 {
 		t.Errorf("first day's states %v", r.Days[0].States)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 func TestLineTime(t *testing.T) {
@@ -240,7 +225,7 @@ func TestTimeStats(t *testing.T) {
 }
 
 func TestStatsEmpty(t *testing.T) {
-	code, out, _ := runCtl(t, "tcpserver: status: 0/40\n", "stats")
+	code, out, _ := statsCtl(t, "tcpserver: status: 0/40\n", "stats")
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -252,7 +237,7 @@ func TestStatsEmpty(t *testing.T) {
 	if strings.Contains(out, "NaN") {
 		t.Errorf("NaN in\n%s", out)
 	}
-	code, out, _ = runCtl(t, "", "stats", "--json")
+	code, out, _ = statsCtl(t, "", "stats", "--json")
 	var r statsReport
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Total.Messages != 0 || r.Days == nil {
 		t.Errorf("empty JSON: exit %d\n%s", code, out)
@@ -274,7 +259,7 @@ func TestStatsFiles(t *testing.T) {
 	if err := os.WriteFile(gz, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCtl(t, "", "stats", "--json", "--utc", plain, gz)
+	code, out, errOut := statsCtl(t, "", "stats", "--json", "--utc", plain, gz)
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -287,20 +272,20 @@ func TestStatsFiles(t *testing.T) {
 	}
 
 	// Gzipped data on standard input is decompressed too.
-	code, out, _ = runCtl(t, buf.String(), "stats", "--json")
+	code, out, _ = statsCtl(t, buf.String(), "stats", "--json")
 	if code != 0 || !strings.Contains(out, `"SPAM REJECT": 1`) {
 		t.Errorf("gzipped standard input: exit %d\n%s", code, out)
 	}
 
 	// A file that cannot be read is reported, the others still count.
-	code, out, errOut = runCtl(t, "", "stats", plain, filepath.Join(dir, "missing"))
+	code, out, errOut = statsCtl(t, "", "stats", plain, filepath.Join(dir, "missing"))
 	if code != 1 || !strings.HasPrefix(errOut, "simscanctl: stats: ") || !strings.Contains(errOut, "missing") || !strings.Contains(out, "VIRUS") {
 		t.Errorf("missing file: exit %d, stderr %q\n%s", code, errOut, out)
 	}
-	if code, _, _ := runCtl(t, "", "stats", "--top", "0"); code != 2 {
+	if code, _, _ := statsCtl(t, "", "stats", "--top", "0"); code != 2 {
 		t.Errorf("--top 0: exit %d, want 2", code)
 	}
-	if code, _, _ := runCtl(t, "", "stats", "--bogus"); code != 2 {
+	if code, _, _ := statsCtl(t, "", "stats", "--bogus"); code != 2 {
 		t.Errorf("--bogus: exit %d, want 2", code)
 	}
 }
@@ -309,10 +294,10 @@ func TestStatsTop(t *testing.T) {
 	var in strings.Builder
 	for i := 0; i < 5; i++ {
 		for j := 0; j <= i; j++ {
-			in.WriteString("simscan:[1]:ATTACH:0.1000s:file" + itoa(i) + ".exe:192.0.2.1:a@b:c@d\n")
+			in.WriteString("simscan:[1]:ATTACH:0.1000s:file" + strconv.Itoa(i) + ".exe:192.0.2.1:a@b:c@d\n")
 		}
 	}
-	_, out, _ := runCtl(t, in.String(), "stats", "--top", "2")
+	_, out, _ := statsCtl(t, in.String(), "stats", "--top", "2")
 	if !strings.Contains(out, "file4.exe") || !strings.Contains(out, "file3.exe") || strings.Contains(out, "file2.exe") || !strings.Contains(out, "(3 more)") {
 		t.Errorf("top 2:\n%s", out)
 	}
