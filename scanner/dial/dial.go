@@ -161,8 +161,8 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(a.Err.Error())
 	}
-	if e.Ctx != nil && len(e.Attempts) == 0 {
-		b.WriteString(": ")
+	if e.Ctx != nil {
+		b.WriteString("; ")
 		b.WriteString(e.Ctx.Error())
 	}
 	return b.String()
@@ -187,8 +187,9 @@ func (e *Error) Unwrap() []error {
 // addresses, so an address that drops packets cannot use up the time of the
 // fallbacks. A
 // failed dial moves on to the next address; an ended context stops at once.
-// The error matches [ErrUnavailable] and, when all addresses were tried, is
-// an [*Error].
+// When at least one address was tried the error is an [*Error] matching
+// [ErrUnavailable]; a context that ended before the first attempt gives its
+// own error.
 func Dial(ctx context.Context, addrs []Addr, balance Balance) (net.Conn, Addr, error) {
 	if len(addrs) == 0 {
 		return nil, Addr{}, fmt.Errorf("%w: empty address list", ErrUnavailable)
@@ -201,6 +202,10 @@ func Dial(ctx context.Context, addrs []Addr, balance Balance) (net.Conn, Addr, e
 	var d net.Dialer
 	for i := range addrs {
 		if err := ctx.Err(); err != nil {
+			if len(e.Attempts) == 0 {
+				// No daemon was tried: the caller ran out of time.
+				return nil, Addr{}, fmt.Errorf("dial: %w", err)
+			}
 			e.Ctx = err
 			return nil, Addr{}, e
 		}
