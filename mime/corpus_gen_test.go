@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 )
 
 // The corpus under testdata/mime is written by this generator and then
@@ -178,6 +180,50 @@ func makeGzip(name string, data []byte) []byte {
 		panic(err)
 	}
 	return buf.Bytes()
+}
+
+// tnefAttachment is one attachment inside a TNEF stream.
+type tnefAttachment struct {
+	title    string // attAttachTitle, 8-bit
+	longName string // PR_ATTACH_LONG_FILENAME, written as UTF-16
+	data     []byte
+}
+
+// makeTNEF builds a TNEF stream ([MS-OXTNEF]) holding the attachments.
+func makeTNEF(atts ...tnefAttachment) []byte {
+	var b bytes.Buffer
+	b.Write([]byte{0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00})
+	attr := func(level byte, id uint32, data []byte) {
+		b.WriteByte(level)
+		binary.Write(&b, binary.LittleEndian, id)
+		binary.Write(&b, binary.LittleEndian, uint32(len(data)))
+		b.Write(data)
+		var sum uint16
+		for _, c := range data {
+			sum += uint16(c)
+		}
+		binary.Write(&b, binary.LittleEndian, sum)
+	}
+	attr(1, 0x00089006, []byte{0, 0, 1, 0}) // attTnefVersion
+	for _, a := range atts {
+		attr(2, 0x00069002, make([]byte, 14))
+		attr(2, 0x00018010, append([]byte(a.title), 0))
+		attr(2, 0x0006800f, a.data)
+		var props bytes.Buffer
+		name := utf16.Encode([]rune(a.longName + "\x00"))
+		binary.Write(&props, binary.LittleEndian, uint32(2))
+		binary.Write(&props, binary.LittleEndian, uint32(0x0e200003)) // PR_ATTACH_SIZE, i4
+		binary.Write(&props, binary.LittleEndian, uint32(len(a.data)))
+		binary.Write(&props, binary.LittleEndian, uint32(0x3707<<16|0x001f))
+		binary.Write(&props, binary.LittleEndian, uint32(1))
+		binary.Write(&props, binary.LittleEndian, uint32(2*len(name)))
+		binary.Write(&props, binary.LittleEndian, name)
+		for props.Len()%4 != 0 {
+			props.WriteByte(0)
+		}
+		attr(2, 0x00069005, props.Bytes())
+	}
+	return b.Bytes()
 }
 
 // exe is a stand-in for a Windows executable: the MZ header and little else.
@@ -362,5 +408,10 @@ func corpusMessages() []corpusMessage {
 	add("56-qp-filename-and-body.eml", mixed(
 		"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nCaf=E9 menu, soft=\nbreak.\n"+strings.ReplaceAll(uuencode("qp.exe", exe), "=", "=3D"),
 		attach("", "; filename=\"=?windows-1252?Q?=80uro.exe?=\"", exe)))
+	add("57-tnef-winmail.eml", mixed(textPart,
+		"Content-Type: application/ms-tnef; name=\"winmail.dat\"\nContent-Disposition: attachment; filename=\"winmail.dat\"\nContent-Transfer-Encoding: base64\n\n"+b64(makeTNEF(
+			tnefAttachment{title: "EVIL~1.EXE", longName: "evil document.exe", data: exe},
+			tnefAttachment{title: "papers.zip", longName: "papers.zip", data: zipExe},
+		))))
 	return msgs
 }

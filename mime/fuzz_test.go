@@ -27,6 +27,7 @@ func FuzzSplit(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\n\n--a\n\n--a--\n"))
 	f.Add([]byte("Content-Type: text/plain\n\nbegin 644 a.exe\n#86)C\n`\nend\n"))
 	f.Add(makeGzip("x.tar", makeTar(tarEntry{name: "a.exe", data: []byte("MZ")})))
+	f.Add(makeTNEF(tnefAttachment{title: "A.EXE", longName: "a.exe", data: []byte("MZ")}))
 	// Small limits keep each run short; what they guard is tested elsewhere.
 	lim := Limits{MaxDepth: 8, MaxParts: 64, MaxArchiveDepth: 3, MaxArchiveMembers: 64, MaxDecodedBytes: 4 << 20, MaxRatio: 100, MaxHeaderBytes: 64 << 10}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -4,9 +4,10 @@
 //
 // Split walks the whole MIME tree (RFC 2045, RFC 2046): multipart inside
 // multipart, message/rfc822 bodies parsed as messages of their own, inline
-// and attachment parts alike, uuencoded blocks inside text parts, and with
-// Options.Archives the member names of zip, tar and gzip files found by their
-// content, recursively. Names come from the Content-Disposition filename and
+// and attachment parts alike, uuencoded blocks inside text parts, the
+// attachments Outlook wraps in TNEF (winmail.dat), and with Options.Archives
+// the member names of zip, tar and gzip files found by their content,
+// recursively. Names come from the Content-Disposition filename and
 // the Content-Type name parameters, with RFC 2047 encoded words and RFC 2231
 // charsets and continuations decoded; when parsers could disagree on a name,
 // every reading is kept. Normalize turns a name into the form rules match.
@@ -103,19 +104,20 @@ type Member struct {
 	RawName   string   // name as stored in the archive, path included
 	Name      string   // Normalize(RawName)
 	Encrypted bool     // zip encryption flag set: the content was not read
-	Size      int64    // bytes actually read from the member (0 when Encrypted)
+	Size      int64    // zip, gzip: bytes decompressed (0 when Encrypted); tar: size in its header
 	Members   []Member // members of an archive inside this member
 }
 
-// Part is one MIME leaf, a MIME container that carries a name, or a file
-// uuencoded inside a text part.
+// Part is one MIME leaf, a MIME container that carries a name (with Size 0
+// and no File), a file uuencoded inside a text part, or an attachment
+// unwrapped from a TNEF stream.
 type Part struct {
 	File        string   // generated file name inside Options.Dir, "" if not written
 	ContentType string   // media type, lower case, without parameters
 	Size        int64    // decoded size
 	RawNames    []string // candidate names as decoded, before normalisation
 	Names       []string // normalised candidates, deduplicated
-	Origin      string   // "mime", or "uuencode" for a uuencoded block inside a text part
+	Origin      string   // OriginMIME, OriginUuencode (a uuencoded block inside a text part) or OriginTNEF
 	Members     []Member // archive members when Options.Archives
 }
 
@@ -123,6 +125,7 @@ type Part struct {
 const (
 	OriginMIME     = "mime"
 	OriginUuencode = "uuencode"
+	OriginTNEF     = "tnef"
 )
 
 // Result is what Split found.

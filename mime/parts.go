@@ -173,8 +173,8 @@ func (pr *partReader) next() bool {
 const sniffLen = 512
 
 // sink receives the decoded body of one part: it counts it, writes it to
-// Options.Dir, keeps it when it may be an archive, and feeds text to the
-// uuencode scanner.
+// Options.Dir, keeps it when it may be an archive or a TNEF stream, and
+// feeds text to the uuencode scanner.
 type sink struct {
 	w       *walker
 	idx     int
@@ -183,9 +183,10 @@ type sink struct {
 	f       *os.File
 	fw      *bufio.Writer
 	hint    archiveKind // what the names suggest
+	tnef    bool        // a TNEF stream in this part is unwrapped
 	decided bool        // whether the content is kept has been decided
-	keep    bool        // content kept in buf for archive inspection
-	head    []byte      // the first sniffLen bytes
+	keep    bool        // content kept in buf for inspection
+	head    []byte      // the first sniffLen bytes, until decided
 	buf     *chunks
 	uu      *uuScanner
 }
@@ -202,11 +203,8 @@ func (w *walker) newSink(idx int, hint archiveKind, where string) (*sink, error)
 		s.f = f
 		s.fw = bufio.NewWriterSize(f, 32<<10)
 		w.res.Parts[idx].File = name
-	}
-	if !w.opt.Archives || s.f != nil {
+		// The file is read back: nothing needs to be kept in memory.
 		s.decided = true
-	} else {
-		s.buf = &chunks{}
 	}
 	return s, nil
 }
@@ -221,13 +219,17 @@ func (s *sink) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if !s.decided || s.keep {
-		if len(s.head) < sniffLen {
-			s.head = append(s.head, p[:min(len(p), sniffLen-len(s.head))]...)
-		}
+	switch {
+	case s.keep:
 		s.buf.Write(p)
-		if !s.decided && len(s.head) >= sniffLen {
+	case !s.decided:
+		taken := min(len(p), sniffLen-len(s.head))
+		s.head = append(s.head, p[:taken]...)
+		if len(s.head) == sniffLen {
 			s.decide()
+			if s.keep {
+				s.buf.Write(p[taken:])
+			}
 		}
 	}
 	if s.uu != nil {
@@ -238,18 +240,22 @@ func (s *sink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// decide settles whether the content is kept in memory for inspection.
+// decide settles, once the first bytes are known, whether the content is
+// kept in memory for inspection.
 func (s *sink) decide() {
 	s.decided = true
-	s.keep = s.hint != archiveNone || sniffArchive(s.head) != archiveNone
-	if !s.keep {
-		s.buf = nil
+	archive := s.w.opt.Archives && (s.hint != archiveNone || sniffArchive(s.head) != archiveNone)
+	s.keep = archive || s.tnef && bytes.HasPrefix(s.head, tnefSignature)
+	if s.keep {
+		s.buf = &chunks{}
+		s.buf.Write(s.head)
 	}
 }
 
 // finish completes the part: the uuencode scanner is closed, the file
-// flushed and closed, and an archive inspected. With ok false (the body
-// could not be read to its end) only the clean-up is done.
+// flushed and closed, and a TNEF stream unwrapped or an archive inspected.
+// With ok false (the body could not be read to its end) only the clean-up
+// is done.
 func (s *sink) finish(ok bool) error {
 	var err error
 	if s.uu != nil {
@@ -267,16 +273,18 @@ func (s *sink) finish(ok bool) error {
 	if s.f != nil {
 		defer s.f.Close()
 	}
-	p := &s.w.res.Parts[s.idx]
-	p.Size = s.size
-	if err != nil || !ok || !s.w.opt.Archives {
+	s.w.res.Parts[s.idx].Size = s.size
+	if err != nil || !ok || !s.tnef && !s.w.opt.Archives {
 		return err
 	}
 	var ra io.ReaderAt
-	switch {
-	case s.f != nil:
+	head := s.head
+	if s.f != nil {
 		ra = s.f
-	default:
+		head = make([]byte, min(s.size, sniffLen))
+		n, _ := s.f.ReadAt(head, 0)
+		head = head[:n]
+	} else {
 		if !s.decided {
 			s.decide()
 		}
@@ -285,8 +293,14 @@ func (s *sink) finish(ok bool) error {
 		}
 		ra = s.buf
 	}
+	defer func() { s.buf = nil }()
+	if s.tnef && bytes.HasPrefix(head, tnefSignature) {
+		return s.w.tnef(io.NewSectionReader(ra, 0, s.size), s.where)
+	}
+	if !s.w.opt.Archives {
+		return nil
+	}
 	members, err := s.w.inspect(ra, s.size, 1, s.hint, s.where)
-	s.buf = nil
 	s.w.res.Parts[s.idx].Members = members
 	return err
 }

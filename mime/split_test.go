@@ -329,6 +329,8 @@ func TestMalformedScannedAsFarAsItGoes(t *testing.T) {
 		{"unterminated uuencode", hdrs + "Content-Type: text/plain\n\nbegin 644 open.exe\nM86)C\n", "open.exe", "without an end line"},
 		{"no blank line", "Content-Type: text/plain; name=\"h.exe\"\nbody starts here\n", "h.exe", "not ended by a blank line"},
 		{"corrupt zip", mixed(attach("", "; filename=\"c.zip\"", []byte("PK\x03\x04 not really a zip"))), "c.zip", "unreadable zip"},
+		{"cut tnef", mixed(attach("", "-", makeTNEF(tnefAttachment{title: "T.EXE", longName: "t.exe", data: exe})[:70])), "t.exe", "TNEF stream cut short"},
+		{"lying tnef properties", mixed(attach("", "-", lyingTNEF())), "lie.exe", "malformed TNEF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,6 +346,17 @@ func TestMalformedScannedAsFarAsItGoes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lyingTNEF is a TNEF stream whose attachment properties claim a million
+// entries.
+func lyingTNEF() []byte {
+	b := makeTNEF(tnefAttachment{title: "LIE.EXE", longName: "lie.exe", data: exe})
+	// The property count is the first field of the last attribute's value:
+	// 9 bytes of attribute header, then the value, then a checksum.
+	i := bytes.LastIndex(b, []byte{0x02, 0x05, 0x90, 0x06, 0x00})
+	b[i+9], b[i+10], b[i+11] = 0x40, 0x42, 0x0f
+	return b
 }
 
 func TestProblemsCapped(t *testing.T) {

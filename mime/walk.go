@@ -191,6 +191,7 @@ func (w *walker) leaf(body io.Reader, ctype, cte string, raw, names []string, wh
 	if err != nil {
 		return err
 	}
+	s.tnef = true
 	if strings.HasPrefix(ctype, "text/") || isUuencoding(cte) {
 		s.uu = &uuScanner{w: w, where: where}
 	}
