@@ -14,7 +14,8 @@ GO         ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
 PKG     := github.com/gosimscan/simscan
-LDFLAGS := -s -w -X main.version=$(VERSION) -X $(PKG)/control.DefaultDir=$(CONTROLDIR)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X $(PKG)/control.DefaultDir=$(CONTROLDIR) \
+           -X $(PKG)/control.DefaultWorkDir=$(WORKDIR) -X $(PKG)/control.DefaultQmailQueue=$(QMAILDIR)/bin/qmail-queue
 BINS    := simscan simscanmk simscanctl
 
 export DESTDIR QMAILDIR CONTROLDIR WORKDIR VERSION

@@ -19,9 +19,13 @@ import (
 	"time"
 )
 
-// DefaultDir is the control directory when none is given. The Makefile sets
-// it at build time from CONTROLDIR.
-var DefaultDir = "/var/qmail/control"
+// The built-in locations. The Makefile sets them at build time from
+// CONTROLDIR, WORKDIR and QMAILDIR.
+var (
+	DefaultDir        = "/var/qmail/control"         // the control directory
+	DefaultWorkDir    = "/var/qmail/simscan"         // workdir's default
+	DefaultQmailQueue = "/var/qmail/bin/qmail-queue" // qmailqueue's default
+)
 
 // ConfigFile is the name of the settings file in the control directory.
 const ConfigFile = "simscan.conf"
@@ -95,8 +99,8 @@ type Config struct {
 // Defaults returns the settings used when simscan.conf does not set a key.
 func Defaults() Config {
 	return Config{
-		WorkDir:           "/var/qmail/simscan",
-		QmailQueue:        "/var/qmail/bin/qmail-queue",
+		WorkDir:           DefaultWorkDir,
+		QmailQueue:        DefaultQmailQueue,
 		ScannerBalance:    "ordered",
 		ScanTimeout:       60 * time.Second,
 		OnScannerError:    ErrorTempFail,

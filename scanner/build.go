@@ -35,3 +35,15 @@ func Limits(cfg *control.Config) mime.Limits {
 		MaxRatio:          cfg.MaxRatio,
 	}
 }
+
+// CheckDaemon maps a check name to the daemon its error setting is named
+// after (clamd_on_error, spamd_on_error, trophie_on_error).
+func CheckDaemon(check string) string {
+	switch check {
+	case "clamav":
+		return "clamd"
+	case "spam":
+		return "spamd"
+	}
+	return check
+}

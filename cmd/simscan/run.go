@@ -125,7 +125,7 @@ func (j *job) run() int {
 	p := &scanner.Pipeline{
 		Checks:  scanner.Build(&j.cfg, pol, m, j.logf, j.keepDir),
 		Rules:   pol.Judge(&j.cfg),
-		OnError: func(check string) control.ErrorAction { return j.cfg.ErrorActionFor(checkDaemon(check)) },
+		OnError: func(check string) control.ErrorAction { return j.cfg.ErrorActionFor(scanner.CheckDaemon(check)) },
 		Logf:    j.logf,
 	}
 	out := p.Run(ctx, m)
@@ -158,18 +158,6 @@ func (s *system) getenvOK(name string) bool {
 		}
 	}
 	return false
-}
-
-// checkDaemon maps a check name to the daemon its error setting is named
-// after.
-func checkDaemon(check string) string {
-	switch check {
-	case "clamav":
-		return "clamd"
-	case "spam":
-		return "spamd"
-	}
-	return check
 }
 
 // makeDir creates the work directory: workdir/SECONDS.MICROSECONDS.PID.RANDOM,
@@ -409,12 +397,13 @@ func (j *job) cleanup() {
 	j.dir = ""
 }
 
-// handleSignals makes SIGTERM, SIGINT and SIGHUP remove the work directory
-// and exit 71. A blocked read of fd 0 cannot be interrupted any other way,
+// handleSignals makes SIGTERM, SIGINT and SIGHUP (and the other signals
+// that would end the process: QUIT, ALRM, USR1, USR2) remove the work
+// directory and exit 71. A blocked read of fd 0 cannot be interrupted any other way,
 // so this handler is the one place below main that exits.
 func (j *job) handleSignals() (stop func()) {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGALRM, syscall.SIGUSR1, syscall.SIGUSR2)
 	done := make(chan struct{})
 	go func() {
 		select {
