@@ -77,6 +77,11 @@ const maxReply = 4 << 10
 // address; those caused by the context match its error (for example
 // [context.DeadlineExceeded]).
 func (c *Client) Scan(ctx context.Context, f *os.File) (Result, error) {
+	// clamd answers OK for a descriptor it cannot read (one opened
+	// write-only, say): make sure f can be read before passing it.
+	if _, err := f.ReadAt(make([]byte, 1), 0); err != nil && err != io.EOF {
+		return Result{}, fmt.Errorf("clamd: message file: %w", err)
+	}
 	conn, err := dial.Open(ctx, c.Addrs, c.Balance)
 	if err != nil {
 		return Result{}, fmt.Errorf("clamd: %w", err)

@@ -245,6 +245,22 @@ func TestScanFILDES(t *testing.T) {
 	}
 }
 
+// TestScanUnreadable passes a write-only file, which the real clamd would
+// call clean: Scan must refuse it without asking clamd.
+func TestScanUnreadable(t *testing.T) {
+	srv := dialtest.Unix(t, func(net.Conn) { t.Error("client connected") })
+	f, err := os.OpenFile(filepath.Join(t.TempDir(), "msg"), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString(eicar)
+	_, err = (&Client{Addrs: []dial.Addr{srv.Addr}}).Scan(ctxTimeout(t, 10*time.Second), f)
+	if err == nil || !errors.Is(err, syscall.EBADF) {
+		t.Errorf("err = %v, want EBADF", err)
+	}
+}
+
 func TestScanReplies(t *testing.T) {
 	tests := []struct {
 		reply string
