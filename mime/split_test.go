@@ -569,6 +569,18 @@ func TestHostileInputBounded(t *testing.T) {
 			}
 			return b.Bytes()
 		}, ""},
+		{"encoded word flood", func() []byte {
+			var b bytes.Buffer
+			b.WriteString("Content-Type: application/octet-stream; name=\"")
+			for b.Len() < 1000<<10 {
+				b.WriteString("=?windows-1252?Q?=80uro?= ")
+			}
+			b.WriteString("\"\n\n")
+			for b.Len() < size {
+				b.WriteString("a body line of plain text\n")
+			}
+			return b.Bytes()
+		}, ""},
 		{"many quoted parameters", func() []byte {
 			var b bytes.Buffer
 			b.WriteString("Content-Disposition: attachment")
