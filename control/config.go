@@ -386,6 +386,15 @@ func setSpamHits(c *Config, v string) error {
 	return nil
 }
 
+func megabytes(c *Config, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > 1<<40 {
+		return fmt.Errorf("want a whole number of megabytes, got %q", v)
+	}
+	c.QuarantineMaxMB = n
+	return nil
+}
+
 func setErrorFD(c *Config, v string) error {
 	if strings.ToLower(v) == "auto" {
 		c.ErrorFD = -1

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/gosimscan/simscan/quarantine"
 	"github.com/gosimscan/simscan/scanner"
 )
 
@@ -56,8 +57,16 @@ func headerValue(b []byte, name string) string {
 	return string(val)
 }
 
-// quarantine keeps a copy of a refused message when the configuration asks
-// for it. It returns a replacement verdict and false when storing failed.
+// quarantine keeps a copy of a refused or dropped message when the
+// configuration and rules ask for it. When the copy cannot be stored it
+// returns a temporary failure and false, so the message is not lost.
 func (j *job) quarantine(m *scanner.Message, pol *scanner.Policy, v scanner.Verdict) (scanner.Verdict, bool) {
+	id, err := quarantine.Keep(&j.cfg, pol.Quarantine, m, v, version, j.sys.now(), j.logf)
+	if err != nil {
+		return quarantine.FailedVerdict(v, err), false
+	}
+	if id != "" {
+		j.debugf(1, "quarantined as %s", id)
+	}
 	return v, true
 }
