@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gosimscan/simscan/scanner/dial"
 )
 
 // The built-in locations. The Makefile sets them at build time from
@@ -130,9 +132,9 @@ type key struct {
 var keys = map[string]key{
 	"workdir":             {str(func(c *Config) *string { return &c.WorkDir }, true), "base directory of the per-message work directories"},
 	"qmailqueue":          {str(func(c *Config) *string { return &c.QmailQueue }, true), "program run after the checks (qmail-queue)"},
-	"clamd":               {str(func(c *Config) *string { return &c.Clamd }, false), "clamd addresses, comma-separated unix:/path or host:port; empty for no ClamAV"},
-	"spamd":               {str(func(c *Config) *string { return &c.Spamd }, false), "spamd addresses, comma-separated unix:/path or host:port; empty for no SpamAssassin"},
-	"trophie":             {str(func(c *Config) *string { return &c.Trophie }, false), "Trophie or Sophie socket, unix:/path; empty for none"},
+	"clamd":               {addrList(func(c *Config) *string { return &c.Clamd }), "clamd addresses, comma-separated unix:/path or host:port; empty for no ClamAV"},
+	"spamd":               {addrList(func(c *Config) *string { return &c.Spamd }), "spamd addresses, comma-separated unix:/path or host:port; empty for no SpamAssassin"},
+	"trophie":             {addrList(func(c *Config) *string { return &c.Trophie }), "Trophie or Sophie socket, unix:/path; empty for none"},
 	"scanner_balance":     {oneOf(func(c *Config) *string { return &c.ScannerBalance }, "ordered", "random"), "ordered (first address first) or random"},
 	"scan_timeout":        {duration(func(c *Config) *time.Duration { return &c.ScanTimeout }), "deadline for all scanners of one message"},
 	"on_scanner_error":    {errAction(func(c *Config) *ErrorAction { return &c.OnScannerError }), "tempfail or pass when a scanner fails"},
@@ -282,6 +284,20 @@ func str(field func(*Config) *string, required bool) func(*Config, string) error
 	return func(c *Config, v string) error {
 		if required && v == "" {
 			return errors.New("must not be empty")
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// addrList checks a daemon address list when it is read, so a typo is a
+// configuration error rather than a failure of every scan.
+func addrList(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v != "" {
+			if _, err := dial.ParseList(v); err != nil {
+				return err
+			}
 		}
 		*field(c) = v
 		return nil

@@ -96,6 +96,7 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"bogus=1\n", "simscan.conf:1: unknown key \"bogus\""},
 		{"# c\n\nspam_hits=lots\n", "simscan.conf:3: spam_hits"},
 		{"dropmsg=maybe\n", "simscan.conf:1: dropmsg"},
+		{"clamd=unix:\n", "simscan.conf:1: clamd"},
 		{"error_fd=2\n", "simscan.conf:1: error_fd"},
 		{"scan_timeout=-1s\n", "simscan.conf:1: scan_timeout"},
 		{"on_limit=explode\n", "simscan.conf:1: on_limit"},

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gosimscan/simscan/control"
 	"github.com/gosimscan/simscan/control/rules"
-	"github.com/gosimscan/simscan/scanner/dial"
 )
 
 func init() {
@@ -29,14 +28,6 @@ func checkConfig(dir string) []rules.Problem {
 			p.File, p.Line, p.Msg = ce.File, ce.Line, ce.Msg
 		}
 		out = append(out, p)
-	}
-	for _, d := range []struct{ key, list string }{{"clamd", cfg.Clamd}, {"spamd", cfg.Spamd}, {"trophie", cfg.Trophie}} {
-		if d.list == "" {
-			continue
-		}
-		if _, err := dial.ParseList(d.list); err != nil {
-			out = append(out, rules.Problem{File: name, Severity: rules.Error, Msg: d.key + ": " + err.Error()})
-		}
 	}
 	src := filepath.Join(dir, "simcontrol")
 	f, err := os.Open(src)
