@@ -30,6 +30,18 @@ import (
 // Both readings then have RFC 2047 encoded words decoded, which RFC 2047
 // forbids inside parameters but which most clients decode anyway.
 
+// nameDecoder decodes names for one Split. It counts the conversions
+// from legacy charsets, each of which goes through enmime and costs a few
+// kilobytes of garbage: past maxConversions the bytes are kept as they are,
+// which leaves the ASCII in a name (its extension) readable while a header
+// stuffed with encoded words costs no more than a bounded amount of work.
+type nameDecoder struct {
+	conversions int
+	skipped     bool // conversions were skipped
+}
+
+const maxConversions = 256
+
 // nameParams are the parameters that carry a file name: RFC 2183 filename,
 // the older Content-Type name, and "file", which some senders use. All are
 // looked for in both Content-Type and Content-Disposition.
@@ -189,7 +201,7 @@ func scanQuoted(v string, build bool) (raw, unescaped, rest string) {
 
 // headerNames returns the decoded name candidates in one Content-Type or
 // Content-Disposition value, appending to names.
-func headerNames(names []string, value string) []string {
+func (d *nameDecoder) headerNames(names []string, value string) []string {
 	if value == "" {
 		return names
 	}
@@ -197,20 +209,20 @@ func headerNames(names []string, value string) []string {
 		if _, params, _, err := mediatype.Parse(value); err == nil {
 			for _, attr := range nameParams {
 				if v, ok := params[attr]; ok {
-					names = appendDecodedWords(names, v)
+					names = d.appendDecodedWords(names, v)
 				}
 			}
 		}
 	}
 	_, params := scanParams(value, nameParams...)
 	for _, attr := range nameParams {
-		names = appendParamValues(names, params, attr)
+		names = d.appendParamValues(names, params, attr)
 	}
 	return names
 }
 
 // appendParamValues appends every reading of parameter attr in params.
-func appendParamValues(names []string, params []param, attr string) []string {
+func (d *nameDecoder) appendParamValues(names []string, params []param, attr string) []string {
 	nsections := 0
 	for _, p := range params {
 		if p.attr == attr && p.section >= 0 {
@@ -226,13 +238,13 @@ func appendParamValues(names []string, params []param, attr string) []string {
 		case p.section >= 0:
 			sections = append(sections, p)
 		case p.ext:
-			if s, ok := decode2231(p.value); ok {
+			if s, ok := d.decode2231(p.value); ok {
 				names = append(names, s)
 			} else {
-				names = appendDecodedWords(names, p.value)
+				names = d.appendDecodedWords(names, p.value)
 			}
 		default:
-			names = appendDecodedWords(names, p.value)
+			names = d.appendDecodedWords(names, p.value)
 		}
 	}
 	if len(sections) == 0 {
@@ -241,13 +253,13 @@ func appendParamValues(names []string, params []param, attr string) []string {
 	sort.SliceStable(sections, func(i, j int) bool { return sections[i].section < sections[j].section })
 	// Every section in order, and the run from section 0 up to the first
 	// gap (as RFC 2231 readers that stop there see it).
-	names = appendJoined(names, sections)
+	names = d.appendJoined(names, sections)
 	run := 0
 	for run < len(sections) && sections[run].section == run {
 		run++
 	}
 	if run > 0 && run < len(sections) {
-		names = appendJoined(names, sections[:run])
+		names = d.appendJoined(names, sections[:run])
 	}
 	return names
 }
@@ -255,7 +267,7 @@ func appendParamValues(names []string, params []param, attr string) []string {
 // appendJoined joins RFC 2231 sections: extended sections are %-decoded
 // bytes in the charset named by the first section, the others are taken
 // literally.
-func appendJoined(names []string, sections []param) []string {
+func (d *nameDecoder) appendJoined(names []string, sections []param) []string {
 	var b []byte
 	charset := ""
 	for i, p := range sections {
@@ -274,15 +286,15 @@ func appendJoined(names []string, sections []param) []string {
 		}
 		b = append(b, v...)
 	}
-	s := decodeCharset(charset, b)
+	s := d.decodeCharset(charset, b)
 	if strings.Contains(s, "=?") {
-		return appendDecodedWords(names, s)
+		return d.appendDecodedWords(names, s)
 	}
 	return append(names, s)
 }
 
 // decode2231 decodes an RFC 2231 extended value, charset'language'%XX.
-func decode2231(v string) (string, bool) {
+func (d *nameDecoder) decode2231(v string) (string, bool) {
 	charset, rest, ok := strings.Cut(v, "'")
 	if !ok {
 		return "", false
@@ -291,7 +303,7 @@ func decode2231(v string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return decodeCharset(charset, percentDecode(rest)), true
+	return d.decodeCharset(charset, percentDecode(rest)), true
 }
 
 // percentDecode resolves %XX escapes; a '%' not followed by two hex digits
@@ -329,11 +341,11 @@ func unhex(c byte) (byte, bool) {
 // word decoder is tried first; if it leaves encoded words behind, enmime's
 // more lenient decoder (which repairs words broken by white space) is added
 // as a second reading.
-func appendDecodedWords(names []string, s string) []string {
+func (d *nameDecoder) appendDecodedWords(names []string, s string) []string {
 	if !strings.Contains(s, "=?") {
 		return append(names, s)
 	}
-	dec := stdmime.WordDecoder{CharsetReader: charsetReader}
+	dec := stdmime.WordDecoder{CharsetReader: d.charsetReader}
 	strict, err := dec.DecodeHeader(s)
 	if err != nil {
 		strict = s
@@ -350,12 +362,20 @@ func appendDecodedWords(names []string, s string) []string {
 var errUnknownCharset = errors.New("mime: unknown charset")
 
 // charsetReader gives mime.WordDecoder every charset enmime can convert.
-func charsetReader(charset string, r io.Reader) (io.Reader, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
+func (d *nameDecoder) charsetReader(charset string, r io.Reader) (io.Reader, error) {
+	var b []byte
+	if br, ok := r.(*bytes.Reader); ok {
+		// What mime.WordDecoder passes: read it without io.ReadAll's
+		// 512 byte start, which adds up over thousands of words.
+		b = make([]byte, br.Len())
+		br.Read(b)
+	} else {
+		var err error
+		if b, err = io.ReadAll(r); err != nil {
+			return nil, err
+		}
 	}
-	s, ok := convertCharset(charset, b)
+	s, ok := d.convertCharset(charset, b)
 	if !ok {
 		return nil, errUnknownCharset
 	}
@@ -365,8 +385,8 @@ func charsetReader(charset string, r io.Reader) (io.Reader, error) {
 // decodeCharset converts b from charset to UTF-8. When the charset is
 // unknown the bytes are returned as they are; Normalize later turns what is
 // not UTF-8 into U+FFFD.
-func decodeCharset(charset string, b []byte) string {
-	s, ok := convertCharset(charset, b)
+func (d *nameDecoder) decodeCharset(charset string, b []byte) string {
+	s, ok := d.convertCharset(charset, b)
 	if !ok {
 		return string(b)
 	}
@@ -376,13 +396,18 @@ func decodeCharset(charset string, b []byte) string {
 // convertCharset converts b from charset to UTF-8. The charsets names carry
 // most often are done here; for the rest the bytes go through enmime's
 // charset conversion as the body of a one-part text message.
-func convertCharset(charset string, b []byte) (string, bool) {
+func (d *nameDecoder) convertCharset(charset string, b []byte) (string, bool) {
 	switch strings.ToLower(strings.TrimSpace(charset)) {
 	case "", "us-ascii", "ascii", "utf-8", "utf8":
 		return string(b), true
 	case "iso-8859-1", "latin1", "iso8859-1", "l1":
 		return latin1(b), true
 	}
+	if d.conversions >= maxConversions {
+		d.skipped = true
+		return string(b), true
+	}
+	d.conversions++
 	for i := 0; i < len(charset); i++ {
 		c := charset[i]
 		if !(c == '-' || c == '_' || c == '.' || c == ':' || '0' <= c && c <= '9' || isASCIILetter(c)) {

@@ -41,6 +41,7 @@ type walker struct {
 	limit   error  // the first limit hit, kept even if a library swallows it
 	dropped int    // problems not kept
 	copyBuf []byte // shared by copies, which never nest
+	names   nameDecoder
 }
 
 // copy is io.Copy with the walker's buffer.
@@ -126,7 +127,7 @@ func (w *walker) entity(r io.Reader, depth int, where, defaultType string) error
 
 	ctype, boundary := w.contentType(hdr, defaultType, where)
 	cte := transferEncoding(hdr)
-	raw, names := partNames(hdr)
+	raw, names := w.partNames(hdr, where)
 	container := func() error {
 		if len(raw) == 0 {
 			w.parts++
@@ -355,6 +356,9 @@ func (w *walker) parseHeader(block []byte, where string) textproto.MIMEHeader {
 	if len(block) == 0 {
 		return textproto.MIMEHeader{}
 	}
+	if len(block) > maxEnmimeHeader {
+		return simpleHeader(block)
+	}
 	hdr, err := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(block)), problemCollector{w, where})
 	if err != nil {
 		w.problem(where, "header: %v", err)
@@ -362,6 +366,12 @@ func (w *walker) parseHeader(block []byte, where string) textproto.MIMEHeader {
 	}
 	return hdr
 }
+
+// maxEnmimeHeader caps the Content-* fields given to enmime's header
+// reader, which allocates several times the size of a long field. Larger
+// ones, which only hostile mail has, are read by simpleHeader, which
+// unfolds lines the same way.
+const maxEnmimeHeader = 64 << 10
 
 // contentFields returns the lines of the Content-* fields of a header
 // block (RFC 2045 section 9: the MIME fields all start with "Content-"),
@@ -505,13 +515,17 @@ func (w *walker) decoder(body io.Reader, cte string) (io.Reader, func(where stri
 }
 
 // partNames returns the raw and normalised name candidates of an entity.
-func partNames(hdr textproto.MIMEHeader) (raw, names []string) {
+func (w *walker) partNames(hdr textproto.MIMEHeader, where string) (raw, names []string) {
 	var cands []string
 	for _, v := range hdr["Content-Disposition"] {
-		cands = headerNames(cands, v)
+		cands = w.names.headerNames(cands, v)
 	}
 	for _, v := range hdr["Content-Type"] {
-		cands = headerNames(cands, v)
+		cands = w.names.headerNames(cands, v)
+	}
+	if w.names.skipped {
+		w.problem(where, "more than %d charset conversions: names left in their charset", maxConversions)
+		w.names.skipped = false
 	}
 	for _, c := range cands {
 		if c != "" && !contains(raw, c) {
