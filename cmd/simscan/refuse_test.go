@@ -76,3 +76,17 @@ func TestFailingQmailQueueLeavesNoWorkDir(t *testing.T) {
 	}
 	s.assertWorkEmpty()
 }
+
+func TestNextRunRemovesStaleWorkDirs(t *testing.T) {
+	s := newSetup(t, "stale_age=1h\n")
+	stale := filepath.Join(s.work, "1700000000.000001.99.0badc0de") // a process killed in 2023
+	if err := os.MkdirAll(stale, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, "msg"), []byte("half a message"), 0o640)
+	r := s.run(delivery{msg: strings.NewReader(cleanMsg), env: "Fa@b\x00Tc@d\x00\x00"})
+	if r.code != 0 || !strings.Contains(r.stderr, "removed stale work directory "+stale) {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+	s.assertWorkEmpty()
+}

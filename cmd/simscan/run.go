@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"github.com/gosimscan/simscan/control"
 	"github.com/gosimscan/simscan/qmail"
 	"github.com/gosimscan/simscan/scanner"
+	"github.com/gosimscan/simscan/spool"
 )
 
 // system is everything run touches outside its own memory, so tests can
@@ -160,31 +159,25 @@ func (s *system) getenvOK(name string) bool {
 	return false
 }
 
-// makeDir creates the work directory: workdir/SECONDS.MICROSECONDS.PID.RANDOM,
-// with mkdir failing if it exists, so the name is unique across processes
-// and PID namespaces.
+// makeDir creates the work directory, and removes those that processes
+// killed without a chance to clean up left behind.
 func (j *job) makeDir() error {
-	now := j.sys.now()
-	var rnd [4]byte
-	var err error
-	for try := 0; try < 5; try++ {
-		if _, err = rand.Read(rnd[:]); err != nil {
-			return err
-		}
-		name := filepath.Join(j.cfg.WorkDir, fmt.Sprintf("%d.%06d.%d.%s", now.Unix(), now.Nanosecond()/1000, j.sys.pid, hex.EncodeToString(rnd[:])))
-		err = os.Mkdir(name, 0o750)
-		if err == nil {
-			j.mu.Lock()
-			j.dir = name
-			j.mu.Unlock()
-			j.debugf(1, "work directory %s", name)
-			return nil
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return err
-		}
+	name, err := spool.Create(j.cfg.WorkDir, j.sys.now(), j.sys.pid)
+	if err != nil {
+		return err
 	}
-	return err
+	j.mu.Lock()
+	j.dir = name
+	j.mu.Unlock()
+	j.debugf(1, "work directory %s", name)
+	removed, err := spool.RemoveStale(j.cfg.WorkDir, j.cfg.StaleAge, j.sys.now())
+	for _, r := range removed {
+		j.logf("removed stale work directory %s", r)
+	}
+	if err != nil {
+		j.logf("removing stale work directories: %v", err)
+	}
+	return nil
 }
 
 // spool streams fd 0 into the work directory's msg file.
