@@ -69,7 +69,8 @@ func BannedSuffix(name string, exts []string) string {
 
 // RegexCheck refuses a message with a line that matches one of the rules'
 // patterns, as simscan does: every line of the raw message, headers
-// included, is tried against every pattern.
+// included, is tried against every pattern. Matching ignores case, because
+// simscanmk stores the patterns of address and domain entries lower-cased.
 type RegexCheck struct {
 	Patterns []string
 	Logf     func(format string, args ...any)
@@ -91,7 +92,7 @@ func (c *RegexCheck) Check(ctx context.Context, m *Message) (Finding, error) {
 	}
 	var pats []pat
 	for i, p := range c.Patterns {
-		re, err := regexp.Compile(p)
+		re, err := regexp.Compile("(?i)" + p)
 		if err != nil {
 			if c.Logf != nil {
 				c.Logf("regex #%d %q skipped: %v", i+1, p, err)
