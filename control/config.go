@@ -161,7 +161,7 @@ var keys = map[string]key{
 	"on_limit":            {limitAction, "reject, tempfail or pass at a MIME or archive limit"},
 	"quarantine_dir":      {str(func(c *Config) *string { return &c.QuarantineDir }, false), "directory of quarantined messages; empty for none"},
 	"quarantine_classes":  {setClasses, "comma-separated: virus, spam, attach, regex, limit"},
-	"quarantine_max_mb":   {size(func(c *Config) *int64 { return &c.QuarantineMaxMB }), "size cap of the quarantine in MB; 0 for none"},
+	"quarantine_max_mb":   {megabytes, "size cap of the quarantine in MB; 0 for none"},
 	"stale_age":           {duration(func(c *Config) *time.Duration { return &c.StaleAge }), "age after which left-over work directories are removed"},
 }
 

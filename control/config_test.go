@@ -151,3 +151,13 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestQuarantineMaxMBIsPlainMegabytes(t *testing.T) {
+	c := Defaults()
+	if errs := Parse(&c, strings.NewReader("quarantine_max_mb=250\n"), "x"); len(errs) != 0 || c.QuarantineMaxMB != 250 {
+		t.Fatalf("%v %d", errs, c.QuarantineMaxMB)
+	}
+	if errs := Parse(&c, strings.NewReader("quarantine_max_mb=1g\n"), "x"); len(errs) != 1 {
+		t.Errorf("1g accepted as a number of megabytes")
+	}
+}
