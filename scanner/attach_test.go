@@ -86,7 +86,9 @@ func TestAttachCheckEncryptedAndLimits(t *testing.T) {
 	cfg := control.Defaults()
 	enc := openMessage(t, "../testdata/mime/31-zip-encrypted.eml")
 	for _, reject := range []bool{false, true} {
-		c := &AttachCheck{Exts: []string{".exe"}, Options: mime.Options{Archives: true, Limits: Limits(&cfg)}, Encrypted: reject}
+		// The encrypted member is secret.exe: ban something else, so only
+		// attach_encrypted can refuse it.
+		c := &AttachCheck{Exts: []string{".scr"}, Options: mime.Options{Archives: true, Limits: Limits(&cfg)}, Encrypted: reject}
 		f, err := c.Check(context.Background(), enc)
 		if err != nil {
 			t.Fatal(err)
