@@ -76,10 +76,7 @@ func (j *job) run() int {
 	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 
-	dir := j.sys.control
-	if d := j.sys.getenv("SIMSCAN_CONTROLDIR"); d != "" && !j.sys.setuid {
-		dir = d
-	}
+	dir := j.sys.controlDir()
 	j.debugf(1, "control directory %s", dir)
 	cfg, err := control.Load(dir)
 	if err != nil {
@@ -326,6 +323,9 @@ func (j *job) withReceived(body *os.File, ran []string) (*os.File, error) {
 	return f, nil
 }
 
+// controlDir is the built-in control directory, or SIMSCAN_CONTROLDIR when
+// the process is not setuid or setgid: in a setuid run nothing from the
+// caller chooses which files are read.
 func (s *system) controlDir() string {
 	if d := s.getenv("SIMSCAN_CONTROLDIR"); d != "" && !s.setuid {
 		return d
