@@ -269,13 +269,14 @@ func (j *job) tempFail(cause, text string) int {
 // a Received header first if asked for, then exec of qmail-queue.
 func (j *job) deliver(msg, envFile *os.File, pol *scanner.Policy, out scanner.Outcome) int {
 	body := msg
+	var spent []*os.File // copied from, not handed on
 	if out.Processed != "" {
 		f, err := os.Open(out.Processed)
 		if err != nil {
 			return j.tempFail("deliver: "+err.Error(), "")
 		}
 		defer f.Close()
-		body = f
+		spent, body = append(spent, body), f
 	}
 	if j.cfg.Received {
 		f, err := j.withReceived(body, out.Ran)
@@ -283,13 +284,18 @@ func (j *job) deliver(msg, envFile *os.File, pol *scanner.Policy, out scanner.Ou
 			return j.tempFail("deliver: "+err.Error(), "")
 		}
 		defer f.Close()
-		body = f
+		spent, body = append(spent, body), f
 	}
 	prog := j.cfg.QmailQueue
 	if pol.QmailQueue != "" {
 		prog = pol.QmailQueue
 	}
 	j.logLine(out.Verdict)
+	// Removing the work directory takes a descriptor, which at the
+	// open-files limit only closing these frees.
+	for _, f := range spent {
+		f.Close()
+	}
 	j.cleanup()
 	environ := j.sys.environ()
 	if j.sys.setuid {
@@ -384,10 +390,41 @@ func (j *job) cleanup() {
 	}
 	if j.keepDir {
 		j.logf("keeping work directory %s", j.dir)
-	} else if err := os.RemoveAll(j.dir); err != nil {
+	} else if err := removeDir(j.dir); err != nil {
 		j.logf("cannot remove work directory: %v", err)
 	}
 	j.dir = ""
+}
+
+// removeDir removes a work directory and what is in it. os.RemoveAll holds
+// a descriptor on the parent and one on each directory it descends into;
+// when the open-files limit leaves fewer free, the rest is removed by path,
+// which needs one descriptor at a time.
+func removeDir(dir string) error {
+	err := os.RemoveAll(dir)
+	if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) {
+		return err
+	}
+	return removeByPath(dir)
+}
+
+func removeByPath(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() {
+			err = removeByPath(p)
+		} else {
+			err = os.Remove(p)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return os.Remove(dir)
 }
 
 // handleSignals makes SIGTERM, SIGINT and SIGHUP (and the other signals
