@@ -75,6 +75,13 @@ func (j *job) run() int {
 	// A core dump must not leak a message.
 	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	// The first file opened makes the Go runtime set up its poller, two
+	// descriptors, and if it cannot the runtime dies (exit 2) with no log
+	// line. Check that they and one for simscan.conf are free while a
+	// failure is still ours to report.
+	if err := freeFDs(3); err != nil {
+		return j.tempFail("descriptors: "+err.Error(), "")
+	}
 
 	dir := j.sys.controlDir()
 	j.debugf(1, "control directory %s", dir)
@@ -142,6 +149,26 @@ func (j *job) run() int {
 		j.logLine(out.Verdict)
 		return j.refuse('Z', out.Verdict.Text, qmail.TempFail)
 	}
+}
+
+// freeFDs reports an error unless n more descriptors can be opened. It
+// opens and closes them with bare system calls, which the runtime's poller
+// does not see.
+func freeFDs(n int) error {
+	fds := make([]int, 0, n)
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for range n {
+		fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("%d free file descriptors needed: %w", n, err)
+		}
+		fds = append(fds, fd)
+	}
+	return nil
 }
 
 // getenvOK reports whether an environment variable is set, even if empty
