@@ -62,7 +62,10 @@ staticcheck:
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	staticcheck ./...
 
-install: build
+# install uses what make build left in bin/ and builds only when a binary is
+# missing, so "make && sudo make install" does not need Go in root's PATH.
+install:
+	@[ -x bin/simscan ] && [ -x bin/simscanmk ] && [ -x bin/simscanctl ] || $(MAKE) build
 	@scripts/install.sh install
 
 uninstall:

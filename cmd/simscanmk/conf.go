@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,15 @@ func checkConfig(dir string) []rules.Problem {
 			p.File, p.Line, p.Msg = ce.File, ce.Line, ce.Msg
 		}
 		out = append(out, p)
+	}
+	for _, d := range []struct{ key, path string }{{"workdir", cfg.WorkDir}, {"quarantine_dir", cfg.QuarantineDir}} {
+		if d.path == "" {
+			continue
+		}
+		if st, err := os.Stat(d.path); err != nil || !st.IsDir() {
+			out = append(out, rules.Problem{File: name, Severity: rules.Error,
+				Msg: fmt.Sprintf("%s %s is not a directory; create it as root: install -d -o simscan -g simscan -m 2750 %s", d.key, d.path, d.path)})
+		}
 	}
 	src := filepath.Join(dir, "simcontrol")
 	f, err := os.Open(src)

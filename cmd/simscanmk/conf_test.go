@@ -12,7 +12,7 @@ import (
 
 func TestCheckReportsConfigProblems(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "simscan.conf"), []byte("clamd=unix:/run/clamd.ctl\nspam_hits=lots\nbogus=1\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "simscan.conf"), []byte("clamd=unix:/run/clamd.ctl\nspam_hits=lots\nbogus=1\nworkdir=/nonexistent/work\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "simcontrol"), []byte(":clam=yes,spam=yes\nexample.com:spam=no\n"), 0o644)
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-c"}, &stdout, &stderr, &tool{controlDir: dir, getenv: func(string) string { return "" }, checks: []func(string) []rules.Problem{checkConfig}})
@@ -24,6 +24,7 @@ func TestCheckReportsConfigProblems(t *testing.T) {
 		"simscan.conf:2: spam_hits",
 		"simscan.conf:3: unknown key \"bogus\"",
 		"simcontrol:1: spam=yes but simscan.conf sets no spamd= address",
+		"workdir /nonexistent/work is not a directory",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

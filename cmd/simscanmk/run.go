@@ -165,10 +165,16 @@ func (t *tool) check() int {
 	if err == nil {
 		fmt.Fprintf(t.stdout, "%s: %d error%s, %d warning%s\n", src, errs, plural(errs), warnings, plural(warnings))
 	}
+	extraErrs, extraWarnings := 0, 0
 	for _, c := range t.checks {
-		e, _ := t.report(c(t.dir))
-		errs += e
+		e, w := t.report(c(t.dir))
+		extraErrs += e
+		extraWarnings += w
 	}
+	if len(t.checks) > 0 {
+		fmt.Fprintf(t.stdout, "%s and the rules against it: %d error%s, %d warning%s\n", t.path("simscan.conf"), extraErrs, plural(extraErrs), extraWarnings, plural(extraWarnings))
+	}
+	errs += extraErrs
 	if errs > 0 {
 		status = exitFail
 	}
