@@ -17,23 +17,32 @@ const maxErrorText = 900
 
 // ErrorFDs returns the descriptors to write custom error text to. With
 // fd < 0 (error_fd=auto) those of fd 4 and fd 6 that are open pipes;
-// otherwise fd itself, if it is open. Call it before opening any file, so a
-// descriptor of our own is never mistaken for qmail-smtpd's.
+// otherwise fd itself, if it is an open pipe or socket. Only those count
+// because the Go runtime opens descriptors of its own (its
+// poller, cgroup files) at low numbers that qmail-smtpd left free.
 func ErrorFDs(fd int) []int {
-	var st unix.Stat_t
 	if fd >= 0 {
-		if unix.Fstat(fd, &st) != nil {
-			return nil
+		if m := fileType(fd); m == unix.S_IFIFO || m == unix.S_IFSOCK {
+			return []int{fd}
 		}
-		return []int{fd}
+		return nil
 	}
 	var out []int
 	for _, c := range []int{PatchErrorFD, NotqmailErrorFD} {
-		if unix.Fstat(c, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		if fileType(c) == unix.S_IFIFO {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// fileType is the S_IFMT bits of an open descriptor, 0 if it is not open.
+func fileType(fd int) uint32 {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return 0
+	}
+	return st.Mode & unix.S_IFMT
 }
 
 // WriteCustomError writes kind ('D' permanent, 'Z' temporary) and text to

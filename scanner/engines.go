@@ -2,7 +2,9 @@ package scanner
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -59,7 +61,15 @@ func (c *ClamCheck) Check(ctx context.Context, m *Message) (Finding, error) {
 	if c.err != nil {
 		return Finding{}, c.err
 	}
-	r, err := c.Client.Scan(ctx, m.File)
+	// clamd gets a descriptor of its own: one passed with FILDES shares its
+	// file offset with ours, and a clamd still reading after a timeout
+	// must not move the offset qmail-queue reads from.
+	f, err := os.Open(m.Path)
+	if err != nil {
+		return Finding{}, err
+	}
+	defer f.Close()
+	r, err := c.Client.Scan(ctx, f)
 	if err != nil {
 		return Finding{}, err
 	}
@@ -131,7 +141,10 @@ func (c *SpamCheck) Check(ctx context.Context, m *Message) (Finding, error) {
 	if err != nil {
 		return Finding{}, err
 	}
-	r, err := c.Client.Process(ctx, m.File, m.Size, c.User, out)
+	// spamd adds headers, or wraps spam in a report: a copy far larger
+	// than the message is a broken daemon filling the work directory.
+	limit := 2*m.Size + 1<<20
+	r, err := c.Client.Process(ctx, m.File, m.Size, c.User, &cappedWriter{w: out, left: limit})
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -140,4 +153,21 @@ func (c *SpamCheck) Check(ctx context.Context, m *Message) (Finding, error) {
 		return Finding{}, err
 	}
 	return Finding{Kind: Spam, Scanner: c.Name(), Flagged: r.Spam, Score: r.Score, Required: r.Threshold, Processed: path}, nil
+}
+
+// ErrProcessedTooLarge is spamd sending back far more than it was sent.
+var ErrProcessedTooLarge = errors.New("spamd's processed message is more than twice the size of the original")
+
+// cappedWriter fails once more than left bytes have been written.
+type cappedWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		return 0, ErrProcessedTooLarge
+	}
+	c.left -= int64(len(p))
+	return c.w.Write(p)
 }

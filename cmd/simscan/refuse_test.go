@@ -2,10 +2,12 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gosimscan/simscan/internal/testenv"
 	"github.com/gosimscan/simscan/qmail"
 )
 
@@ -87,6 +89,38 @@ func TestNextRunRemovesStaleWorkDirs(t *testing.T) {
 	r := s.run(delivery{msg: strings.NewReader(cleanMsg), env: "Fa@b\x00Tc@d\x00\x00"})
 	if r.code != 0 || !strings.Contains(r.stderr, "removed stale work directory "+stale) {
 		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+	s.assertWorkEmpty()
+}
+
+// A log pipe whose reader is gone must not cost the message.
+func TestBrokenStderr(t *testing.T) {
+	s := newSetup(t, "")
+	msg, err := os.CreateTemp(t.TempDir(), "msg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg.WriteString(cleanMsg)
+	msg.Seek(0, 0)
+	envR, envW, _ := os.Pipe()
+	errR, errW, _ := os.Pipe()
+	errR.Close() // nobody reads the log
+	cmd := exec.Command(simscanBin)
+	cmd.Env = []string{"SIMSCAN_CONTROLDIR=" + s.control, "RECORDER_DIR=" + s.recorded}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = msg, envR, errW
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	envR.Close()
+	errW.Close()
+	envW.WriteString("Fa@b\x00Tc@d\x00\x00")
+	envW.Close()
+	err = cmd.Wait()
+	if err != nil {
+		t.Fatalf("simscan with a broken log pipe: %v", err)
+	}
+	if recs := testenv.ReadRecorded(t, s.recorded); len(recs) != 1 || string(recs[0].Msg) != cleanMsg {
+		t.Errorf("%d deliveries", len(recs))
 	}
 	s.assertWorkEmpty()
 }

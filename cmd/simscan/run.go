@@ -317,6 +317,11 @@ func (j *job) deliver(msg, envFile *os.File, pol *scanner.Policy, out scanner.Ou
 	if pol.QmailQueue != "" {
 		prog = pol.QmailQueue
 	}
+	// A qmail-queue that cannot be run is our trouble: log it as such, not
+	// as a clean delivery.
+	if err := unix.Faccessat(unix.AT_FDCWD, prog, unix.X_OK, unix.AT_EACCESS); err != nil {
+		return j.tempFail(fmt.Sprintf("qmail-queue: cannot run %s: %v", prog, err), "")
+	}
 	j.logLine(out.Verdict)
 	// Removing the work directory takes a descriptor, which at the
 	// open-files limit only closing these frees.
@@ -459,6 +464,10 @@ func removeByPath(dir string) error {
 // directory and exit 71. A blocked read of fd 0 cannot be interrupted any other way,
 // so this handler is the one place below main that exits.
 func (j *job) handleSignals() (stop func()) {
+	// A log reader that went away must not kill simscan on its next log
+	// line: with SIGPIPE caught, writes to stderr just fail. (A caught
+	// signal, unlike an ignored one, is back to default in qmail-queue.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGALRM, syscall.SIGUSR1, syscall.SIGUSR2)
 	done := make(chan struct{})
