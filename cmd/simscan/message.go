@@ -9,18 +9,26 @@ import (
 	"github.com/gosimscan/simscan/scanner"
 )
 
-// maxHeaderScan bounds how much of the message is read to find the subject.
-const maxHeaderScan = 64 << 10
+// maxHeaderScan bounds how much of the message is read to find the subject;
+// firstHeaderScan is read first, which holds most header blocks whole.
+const (
+	maxHeaderScan   = 64 << 10
+	firstHeaderScan = 8 << 10
+)
 
 // subject returns the message's Subject header, unfolded, as simscan logs
 // it for clean mail. Only the header block (up to 64 KB) is read.
 func subject(f *os.File) string {
-	buf := make([]byte, maxHeaderScan)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return ""
+	for size := firstHeaderScan; ; size = maxHeaderScan {
+		buf := make([]byte, size)
+		n, err := f.ReadAt(buf, 0)
+		if err != nil && err != io.EOF {
+			return ""
+		}
+		if n < size || size == maxHeaderScan || bytes.Contains(buf[:n], []byte("\n\n")) || bytes.Contains(buf[:n], []byte("\n\r\n")) {
+			return headerValue(buf[:n], "subject")
+		}
 	}
-	return headerValue(buf[:n], "subject")
 }
 
 // headerValue finds a header field in a raw header block and unfolds it.
