@@ -456,17 +456,8 @@ func measureInit(simscan string, n int) (*initCost, error) {
 			return nil, err
 		}
 		total := 0.0
-		for _, l := range strings.Split(stderr.String(), "\n") {
-			// init internal/bytealg @0.008 ms, 0 ms clock, 0 bytes, 0 allocs
-			f := strings.Fields(l)
-			if len(f) < 6 || f[0] != "init" || f[5] != "clock," {
-				continue
-			}
-			v, err := strconv.ParseFloat(f[4], 64)
-			if err != nil {
-				continue
-			}
-			per[f[1]] = append(per[f[1]], v)
+		for name, v := range parseInitTrace(stderr.String()) {
+			per[name] = append(per[name], v)
 			total += v
 		}
 		totals = append(totals, total)
@@ -483,6 +474,24 @@ func measureInit(simscan string, n int) (*initCost, error) {
 		ic.Top = ic.Top[:8]
 	}
 	return ic, nil
+}
+
+// parseInitTrace returns the init clock time in milliseconds of every
+// package in GODEBUG=inittrace=1 output, whose lines read
+//
+//	init internal/bytealg @0.008 ms, 0.002 ms clock, 0 bytes, 0 allocs
+func parseInitTrace(out string) map[string]float64 {
+	per := map[string]float64{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 7 || f[0] != "init" || f[5] != "ms" || f[6] != "clock," {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[4], 64); err == nil {
+			per[f[1]] += v
+		}
+	}
+	return per
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

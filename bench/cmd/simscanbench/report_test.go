@@ -40,3 +40,13 @@ func TestLogState(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInitTrace(t *testing.T) {
+	out := "init internal/bytealg @0.008 ms, 0 ms clock, 0 bytes, 0 allocs\n" +
+		"init github.com/olekukonko/tablewriter/pkg/twwidth @1.2 ms, 0.21 ms clock, 444272 bytes, 93 allocs\n" +
+		"simscan dev\n"
+	got := parseInitTrace(out)
+	if len(got) != 2 || got["internal/bytealg"] != 0 || got["github.com/olekukonko/tablewriter/pkg/twwidth"] != 0.21 {
+		t.Errorf("parseInitTrace = %v", got)
+	}
+}
