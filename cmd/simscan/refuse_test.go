@@ -124,3 +124,33 @@ func TestBrokenStderr(t *testing.T) {
 	}
 	s.assertWorkEmpty()
 }
+
+// A message that cannot be read is qmail-queue's 54, before any work
+// directory is left behind.
+func TestMessageReadError(t *testing.T) {
+	s := newSetup(t, "")
+	dir, err := os.Open(t.TempDir()) // reading a directory fails with EISDIR
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	envR, envW, _ := os.Pipe()
+	var stderr strings.Builder
+	cmd := exec.Command(simscanBin)
+	cmd.Env = []string{"SIMSCAN_CONTROLDIR=" + s.control, "RECORDER_DIR=" + s.recorded}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = dir, envR, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	envR.Close()
+	envW.WriteString("Fa@b\x00Tc@d\x00\x00")
+	envW.Close()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != int(qmail.ReadError) || !logMatch(logLine(t, stderr.String()), "TEMPFAIL:message_ read") {
+		t.Errorf("exit %d\n%s", code, stderr.String())
+	}
+	if recs := testenv.ReadRecorded(t, s.recorded); len(recs) != 0 {
+		t.Error("unreadable message queued")
+	}
+	s.assertWorkEmpty()
+}

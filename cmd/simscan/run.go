@@ -94,14 +94,22 @@ func (j *job) run() int {
 	j.fds = j.sys.errFDs(cfg.ErrorFD)
 	j.keepDir = j.sys.getenv("SIMSCAN_DEBUG_FILES") == "1"
 
-	stop := j.handleSignals()
+	// Each signal handler costs the runtime a round trip to its signal
+	// thread: register them while the first bytes of the message arrive.
+	// Until they are registered no work directory exists, so a signal that
+	// ends the process by default leaves nothing behind.
+	stopc := make(chan func(), 1)
+	go func() { stopc <- j.handleSignals() }()
+	first := make([]byte, copyBuffer)
+	n, firstErr := j.sys.stdin.Read(first)
+	stop := <-stopc
 	defer stop()
 	defer j.cleanup()
 
 	if err := j.makeDir(); err != nil {
 		return j.tempFail("workdir: "+err.Error(), "")
 	}
-	msg, size, code := j.spool()
+	msg, size, code := j.spool(first[:n], firstErr)
 	if code != qmail.OK {
 		return int(code)
 	}
@@ -205,12 +213,12 @@ func (j *job) makeDir() error {
 }
 
 // spool streams fd 0 into the work directory's msg file.
-func (j *job) spool() (*os.File, int64, qmail.ExitCode) {
+func (j *job) spool(first []byte, firstErr error) (*os.File, int64, qmail.ExitCode) {
 	f, err := os.OpenFile(filepath.Join(j.dir, "msg"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, 0, qmail.ExitCode(j.tempFail("spool: "+err.Error(), ""))
 	}
-	n, err := copyMessage(f, j.sys.stdin)
+	n, err := copyMessage(f, first, firstErr, j.sys.stdin)
 	if err != nil {
 		f.Close()
 		var re *readError
@@ -228,12 +236,16 @@ type readError struct{ err error }
 
 func (e *readError) Error() string { return "read: " + e.err.Error() }
 
-// copyMessage copies src to dst, telling read errors from write errors.
-func copyMessage(dst *os.File, src io.Reader) (int64, error) {
-	buf := make([]byte, 64<<10)
+// copyBuffer is the size of the reads of fd 0.
+const copyBuffer = 64 << 10
+
+// copyMessage writes first, the bytes already read with firstErr, and the
+// rest of src to dst, telling read errors from write errors.
+func copyMessage(dst *os.File, first []byte, firstErr error, src io.Reader) (int64, error) {
+	buf := first[:cap(first)]
+	r, rerr := len(first), firstErr
 	var n int64
 	for {
-		r, rerr := src.Read(buf)
 		if r > 0 {
 			w, werr := dst.Write(buf[:r])
 			n += int64(w)
@@ -247,9 +259,9 @@ func copyMessage(dst *os.File, src io.Reader) (int64, error) {
 		if rerr != nil {
 			return n, &readError{rerr}
 		}
+		r, rerr = src.Read(buf)
 	}
 }
-
 // readEnvelope reads fd 1 into the work directory's env file, byte for
 // byte, and parses it.
 func (j *job) readEnvelope() (*os.File, qmail.ExitCode) {
