@@ -262,6 +262,7 @@ func copyMessage(dst *os.File, first []byte, firstErr error, src io.Reader) (int
 		r, rerr = src.Read(buf)
 	}
 }
+
 // readEnvelope reads fd 1 into the work directory's env file, byte for
 // byte, and parses it.
 func (j *job) readEnvelope() (*os.File, qmail.ExitCode) {
