@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jhillyerd/enmime/v2"
 	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
@@ -316,62 +315,18 @@ func appendLine(dst []byte, br *bufio.Reader, limit int) (out []byte, seen int, 
 // isHeaderField reports whether line starts with a field name and a colon
 // (RFC 5322 section 2.2), allowing white space before the colon.
 func isHeaderField(line []byte) bool {
-	i := bytes.IndexByte(line, ':')
-	if i <= 0 {
-		return false
-	}
-	name := bytes.TrimRight(line[:i], " \t")
-	if len(name) == 0 {
-		return false
-	}
-	for _, c := range name {
-		if c < 33 || c > 126 {
-			return false
-		}
-	}
-	return true
+	name, _, ok := bytes.Cut(line, []byte(":"))
+	return ok && fieldName(bytes.TrimRight(name, " \t"))
 }
 
-// problemCollector turns enmime's header warnings into Problems.
-type problemCollector struct {
-	w     *walker
-	where string
-}
-
-func (c problemCollector) AddError(name, format string, args ...any) {
-	c.w.problem(c.where, "%s: %s", name, fmt.Sprintf(format, args...))
-}
-
-func (c problemCollector) AddWarning(name, format string, args ...any) {
-	c.AddError(name, format, args...)
-}
-
-// parseHeader parses the Content-* fields of a header block with enmime's
-// tolerant reader.
+// parseHeader parses the Content-* fields of a header block.
 func (w *walker) parseHeader(block []byte, where string) textproto.MIMEHeader {
-	if len(block) == 0 {
-		return textproto.MIMEHeader{}
-	}
 	block = contentFields(block)
 	if len(block) == 0 {
 		return textproto.MIMEHeader{}
 	}
-	if len(block) > maxEnmimeHeader {
-		return simpleHeader(block)
-	}
-	hdr, err := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(block)), problemCollector{w, where})
-	if err != nil {
-		w.problem(where, "header: %v", err)
-		return simpleHeader(block)
-	}
-	return hdr
+	return w.readHeader(block, where)
 }
-
-// maxEnmimeHeader caps the Content-* fields given to enmime's header
-// reader, which allocates several times the size of a long field. Larger
-// ones, which only hostile mail has, are read by simpleHeader, which
-// unfolds lines the same way.
-const maxEnmimeHeader = 64 << 10
 
 // contentFields returns the lines of the Content-* fields of a header
 // block (RFC 2045 section 9: the MIME fields all start with "Content-"),
@@ -394,31 +349,6 @@ func contentFields(block []byte) []byte {
 		}
 	}
 	return out
-}
-
-// simpleHeader parses a header block field by field, unfolding continued
-// lines. It is the fallback when enmime rejects a block.
-func simpleHeader(block []byte) textproto.MIMEHeader {
-	hdr := textproto.MIMEHeader{}
-	var key string
-	for _, line := range bytes.Split(block, []byte("\n")) {
-		line = bytes.TrimRight(line, "\r")
-		if len(line) == 0 {
-			continue
-		}
-		if (line[0] == ' ' || line[0] == '\t') && key != "" {
-			vs := hdr[key]
-			vs[len(vs)-1] += " " + string(bytes.TrimSpace(line))
-			continue
-		}
-		i := bytes.IndexByte(line, ':')
-		if i <= 0 {
-			continue
-		}
-		key = textproto.CanonicalMIMEHeaderKey(string(bytes.TrimSpace(line[:i])))
-		hdr[key] = append(hdr[key], string(bytes.TrimSpace(line[i+1:])))
-	}
-	return hdr
 }
 
 // contentType returns the media type (lower case) and boundary of an
