@@ -18,13 +18,18 @@
 // exhaust is capped by Limits; hitting a cap returns a *LimitError together
 // with everything found up to that point.
 //
-// Header fields are read with enmime's tolerant header reader
-// (enmime.ReadHeader), media types and their parameters with enmime's
-// tolerant parser (mediatype.Parse), and encoded words and charsets with
-// enmime's decoders. The tree walk itself is done here instead of with
-// enmime.ReadParts: ReadParts keeps every decoded part in memory, reads
-// message/rfc822 bodies as opaque data, and has no bound on nesting or part
-// count, all of which a scanner facing hostile mail cannot accept.
+// From enmime (github.com/jhillyerd/enmime), the project's MIME library,
+// only the mediatype package is used: mediatype.Parse, a tolerant front end
+// to Go's mime.ParseMediaType, reads media types and their parameters.
+// Header fields, RFC 2047 encoded words (Go's mime.WordDecoder, then a
+// lenient reading of our own) and charsets (golang.org/x/text's
+// htmlindex, plus UTF-7) are handled here: enmime's root package would
+// link an HTML-to-text converter, a charset detector and an SMTP client
+// into every simscan process, whose initialisation costs each delivery
+// about half a millisecond. The tree walk itself is done here instead of
+// with enmime.ReadParts: ReadParts keeps every decoded part in memory,
+// reads message/rfc822 bodies as opaque data, and has no bound on nesting
+// or part count, all of which a scanner facing hostile mail cannot accept.
 package mime
 
 import (

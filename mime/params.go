@@ -10,7 +10,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/jhillyerd/enmime/v2"
 	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
@@ -25,19 +24,21 @@ import (
 //     parameter, reads quoted strings both with and without backslash
 //     escapes, splits unquoted values both at ';' and at white space, joins
 //     RFC 2231 continuations both up to the first gap and all of them in
-//     order, and decodes RFC 2231 values in any charset enmime knows.
+//     order, and decodes RFC 2231 values in any charset lookupCharset
+//     knows.
 //
 // Both readings then have RFC 2047 encoded words decoded, which RFC 2047
 // forbids inside parameters but which most clients decode anyway.
 
 // nameDecoder decodes names for one Split. It counts the conversions
-// from legacy charsets, each of which goes through enmime and costs a few
-// kilobytes of garbage: past maxConversions the bytes are kept as they are,
-// which leaves the ASCII in a name (its extension) readable while a header
-// stuffed with encoded words costs no more than a bounded amount of work.
+// from legacy charsets, each of which allocates a decoder: past
+// maxConversions the bytes are kept as they are, which leaves the ASCII in
+// a name (its extension) readable while a header stuffed with encoded
+// words costs no more than a bounded amount of work.
 type nameDecoder struct {
 	conversions int
-	skipped     bool // conversions were skipped
+	skipped     bool   // conversions were skipped
+	unknown     string // a charset that could not be converted
 }
 
 const maxConversions = 256
@@ -338,9 +339,8 @@ func unhex(c byte) (byte, bool) {
 }
 
 // appendDecodedWords appends s with RFC 2047 encoded words decoded. Go's
-// word decoder is tried first; if it leaves encoded words behind, enmime's
-// more lenient decoder (which repairs words broken by white space) is added
-// as a second reading.
+// word decoder is tried first; if it leaves encoded words behind, the
+// lenient reading of decodeWordsLenient is added as a second one.
 func (d *nameDecoder) appendDecodedWords(names []string, s string) []string {
 	if !strings.Contains(s, "=?") {
 		return append(names, s)
@@ -352,7 +352,7 @@ func (d *nameDecoder) appendDecodedWords(names []string, s string) []string {
 	}
 	names = append(names, strict)
 	if strings.Contains(strict, "=?") && len(s) <= maxStrictParse {
-		if lenient := enmime.DecodeRFC2047(s); lenient != strict {
+		if lenient := d.decodeWordsLenient(s); lenient != strict {
 			names = append(names, lenient)
 		}
 	}
@@ -361,7 +361,7 @@ func (d *nameDecoder) appendDecodedWords(names []string, s string) []string {
 
 var errUnknownCharset = errors.New("mime: unknown charset")
 
-// charsetReader gives mime.WordDecoder every charset enmime can convert.
+// charsetReader gives mime.WordDecoder every charset lookupCharset knows.
 func (d *nameDecoder) charsetReader(charset string, r io.Reader) (io.Reader, error) {
 	var b []byte
 	if br, ok := r.(*bytes.Reader); ok {
@@ -393,9 +393,8 @@ func (d *nameDecoder) decodeCharset(charset string, b []byte) string {
 	return s
 }
 
-// convertCharset converts b from charset to UTF-8. The charsets names carry
-// most often are done here; for the rest the bytes go through enmime's
-// charset conversion as the body of a one-part text message.
+// convertCharset converts b from charset to UTF-8. It fails for a
+// charset it does not know, which is noted for a problem.
 func (d *nameDecoder) convertCharset(charset string, b []byte) (string, bool) {
 	switch strings.ToLower(strings.TrimSpace(charset)) {
 	case "", "us-ascii", "ascii", "utf-8", "utf8":
@@ -408,33 +407,21 @@ func (d *nameDecoder) convertCharset(charset string, b []byte) (string, bool) {
 		return string(b), true
 	}
 	d.conversions++
-	for i := 0; i < len(charset); i++ {
-		c := charset[i]
-		if !(c == '-' || c == '_' || c == '.' || c == ':' || '0' <= c && c <= '9' || isASCIILetter(c)) {
-			return "", false
+	if isUTF7(charset) {
+		return decodeUTF7(b), true
+	}
+	enc := lookupCharset(charset)
+	if enc == nil {
+		if d.unknown == "" {
+			d.unknown = charset
 		}
+		return "", false
 	}
-	// The header only says text/plain in charset; parsing it with a fixed
-	// answer saves most of the work, which matters when a hostile header
-	// holds thousands of encoded words.
-	mediaType := func(string) (string, map[string]string, []string, error) {
-		return "text/plain", map[string]string{"charset": charset}, nil, nil
-	}
-	var msg bytes.Buffer
-	msg.Grow(len(b) + 20)
-	msg.WriteString("Content-Type: x\r\n\r\n")
-	msg.Write(b)
-	p := enmime.NewParser(enmime.DisableCharacterDetection(true), enmime.SetCustomParseMediaType(mediaType))
-	root, err := p.ReadParts(&msg)
+	out, err := enc.NewDecoder().Bytes(b)
 	if err != nil {
 		return "", false
 	}
-	for _, e := range root.Errors {
-		if e.Name == enmime.ErrorCharsetConversion {
-			return "", false
-		}
-	}
-	return string(root.Content), true
+	return string(out), true
 }
 
 // latin1 converts ISO-8859-1 bytes to UTF-8.

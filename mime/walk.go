@@ -457,6 +457,10 @@ func (w *walker) partNames(hdr textproto.MIMEHeader, where string) (raw, names [
 		w.problem(where, "more than %d charset conversions: names left in their charset", maxConversions)
 		w.names.skipped = false
 	}
+	if w.names.unknown != "" {
+		w.problem(where, "unknown charset %.40q: name left in its bytes", w.names.unknown)
+		w.names.unknown = ""
+	}
 	for _, c := range cands {
 		if c != "" && !contains(raw, c) {
 			raw = append(raw, c)
