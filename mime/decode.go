@@ -2,6 +2,7 @@ package mime
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"io"
 )
@@ -62,6 +63,59 @@ func (d *b64Reader) Read(p []byte) (int, error) {
 func (d *b64Reader) fill() {
 	d.dst = d.dst[:0]
 	n, err := d.src.Read(d.buf[d.nq:])
+	if !d.fillClean(n) {
+		d.fillAny(n)
+	}
+	if err != nil {
+		d.flush(d.buf[:d.nq])
+		d.nq = 0
+		d.err = err
+	}
+	d.out = d.dst
+}
+
+// fillClean decodes a chunk of n bytes that holds only the alphabet and
+// line ends, as nearly every base64 body does, with encoding/base64 (which
+// skips CR and LF) and returns true. For any other chunk it returns false
+// having changed nothing, and fillAny reads it.
+func (d *b64Reader) fillClean(n int) bool {
+	s := d.buf[:d.nq+n]
+	if bytes.IndexByte(s[d.nq:], '=') >= 0 {
+		return false
+	}
+	clean := len(s) - bytes.Count(s, newline) - bytes.Count(s, cr)
+	// Keep the characters short of a whole quantum for the next chunk.
+	var tail [3]byte
+	nt := clean % 4
+	cut := len(s)
+	for k := nt; k > 0; {
+		cut--
+		switch c := s[cut]; b64Class[c] {
+		case 1:
+			k--
+			tail[k] = c
+		case 3:
+			if c != '\r' && c != '\n' {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	m, err := base64.StdEncoding.Decode(d.dst[:cap(d.dst)], s[:cut])
+	if err != nil {
+		return false
+	}
+	d.dst = d.dst[:m]
+	d.nq = copy(d.buf, tail[:nt])
+	return true
+}
+
+var newline, cr = []byte("\n"), []byte("\r")
+
+// fillAny decodes a chunk of n bytes, skipping what is outside the
+// alphabet.
+func (d *b64Reader) fillAny(n int) {
 	w := d.nq
 	for _, c := range d.buf[d.nq : d.nq+n] {
 		switch b64Class[c] {
@@ -78,12 +132,6 @@ func (d *b64Reader) fill() {
 	full := w - w%4
 	d.flush(d.buf[:full])
 	d.nq = copy(d.buf, d.buf[full:w])
-	if err != nil {
-		d.flush(d.buf[:d.nq])
-		d.nq = 0
-		d.err = err
-	}
-	d.out = d.dst
 }
 
 // flush decodes clean characters; a trailing group of two or three
