@@ -120,6 +120,11 @@ start() {
 	mkdir -p "$s/home"
 	chmod 755 "$s"
 	sport=$(free_port)
+	# A port released by free_port can come back at once: clamd may not
+	# have bound its own yet.
+	while [ "$sport" = "$cport" ]; do
+		sport=$(free_port)
+	done
 	while IFS= read -r line; do
 		case "$line" in "" | \#*) continue ;; esac
 		args+=("$(printf '%s\n' "$line" | sed -e "s|@DIR@|$s|g" -e "s|@PORT@|$sport|g")")
