@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosimscan/simscan/control"
+	"github.com/gosimscan/simscan/internal/testenv"
 )
 
 // thirdID is the uid and gid of a user that is neither simscan, nor in its
@@ -44,24 +45,7 @@ func requireRoot(t *testing.T) {
 }
 
 // moduleRoot is the directory holding this module's go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.HasPrefix(b, []byte("module github.com/gosimscan/simscan\n")) {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod of github.com/gosimscan/simscan above the working directory")
-		}
-		dir = parent
-	}
-}
+func moduleRoot(t *testing.T) string { return testenv.ModuleRoot(t) }
 
 // publicTempDir makes a directory under the system temp directory with mode
 // perm. t.TempDir is private to root, and the installed simscan must be
